@@ -1,0 +1,75 @@
+"""The ``hwgen`` command line: thin verbs that parse, call the library, print.
+
+Bad input (a :class:`~hwgen.errors.HwgenError`) prints one line on stderr and
+exits with code 2; nothing is half-written.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+
+from .errors import HwgenError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Trained PyTorch network -> verified spiking-neural-network accelerator.")
+
+NetDir = typer.Argument(..., exists=False, help="hwgen-snn/1 network folder")
+
+
+def _load_inputs(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise HwgenError(f"{path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise HwgenError(f"{path}: not a readable .npy ({err})") from None
+
+
+@app.command()
+def validate(net_dir: Path = NetDir):
+    """Check a network folder against SPEC.md and print a summary."""
+    from .netfile import load
+    from .report_text import network_table
+
+    network = load(net_dir)
+    from rich.console import Console
+
+    Console().print(network_table(network))
+
+
+@app.command()
+def run(net_dir: Path = NetDir,
+        input: Path = typer.Option(..., "--input", "-i", help="images .npy, [N, *input.shape], integers"),
+        output: Path = typer.Option(..., "--output", "-o", help="results .npz"),
+        labels: Optional[Path] = typer.Option(None, help="labels .npy, to print accuracy"),
+        batch_size: int = typer.Option(512, min=1)):
+    """Run the bit-exact golden model; write logits, predictions, spike totals."""
+    from .netfile import load
+    from .sim import golden
+    from .sim.results import save_results
+
+    network = load(net_dir)
+    x = _load_inputs(input)
+    result = golden.run(network, x, batch_size=batch_size)
+    save_results(output, result)
+    summary = {"images": int(len(x)), "output": str(output)}
+    if labels is not None:
+        y = _load_inputs(labels)
+        if y.shape != (len(x),):
+            raise HwgenError(f"{labels}: labels must have shape [{len(x)}], got {list(y.shape)}")
+        summary["accuracy"] = float((result.prediction == y).mean())
+    typer.echo(json.dumps(summary))
+
+
+def main() -> None:
+    """Entry point: run the app, turning bad input into one line and exit 2."""
+    try:
+        app()
+    except HwgenError as err:
+        typer.echo(f"hwgen: error: {err}", err=True)
+        sys.exit(2)

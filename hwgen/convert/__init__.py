@@ -1,0 +1,1 @@
+"""ANN -> integer SNN conversion."""

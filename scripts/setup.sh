@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install everything hwgen needs into ./.venv (idempotent).
+# System packages (Debian): iverilog, dataset-fashion-mnist. Python: pinned in pyproject.toml.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v iverilog >/dev/null 2>&1 || need+=(iverilog)
+[ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  echo "setup: installing Debian packages: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=.venv/.hwgen-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing Python packages into .venv (torch==2.13.0 CPU, amaranth, cocotb, ...)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[dev]'
+  touch "$stamp"
+fi

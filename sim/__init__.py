@@ -1,0 +1,1 @@
+"""Simulation: the bit-exact golden model (and, next, the cycle model)."""

@@ -1,0 +1,154 @@
+"""The bit-exact golden model of an ``hwgen-snn/1`` network (SPEC.md §2).
+
+Vectorised numpy over a batch of images, exact int64 state. For each
+timestep :math:`t = 0..T-1` and each layer in order:
+
+.. math::
+
+    I &= W \\circledast s_{in} + b \\\\
+    V &\\leftarrow \\mathrm{sat}(V + I,\\ v_{bits}) \\\\
+    k &= \\mathrm{clamp}(\\lfloor V/\\theta \\rfloor, 0, \\Gamma),
+    \\quad V \\leftarrow V - k\\theta, \\quad s_{out} = k
+
+The first layer sees the same pixels every step, so its current is computed
+once. The final layer accumulates :math:`V \\leftarrow \\mathrm{sat}(V + I,
+acc_{bits})` from 0; its ``V`` after ``T`` steps are the logits.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwgen.errors import HwgenError
+from hwgen.fixedpoint import fire, input_range, saturate
+from hwgen.network import Network, Op
+
+from .ops import matmul_dtype, sum_pool, weighted_sum
+
+
+@dataclass
+class GoldenResult:
+    """What one batch of inferences produced.
+
+    Attributes
+    ----------
+    logits : ndarray of int64, ``[N, classes]``
+    prediction : ndarray of int64, ``[N]`` (argmax, lowest index on a tie)
+    spikes : dict of layer name -> ndarray ``[N, T]``
+        Spike count (sum of ``k``) each spiking layer emitted at each step.
+    active : dict of layer name -> ndarray ``[N, T]``
+        Neurons with ``k > 0`` per step (what an event-driven design visits).
+    saturations : dict of layer name -> ndarray ``[N]``
+        Saturation events of each layer with a membrane or accumulator.
+    """
+
+    logits: np.ndarray
+    prediction: np.ndarray
+    spikes: dict[str, np.ndarray]
+    active: dict[str, np.ndarray]
+    saturations: dict[str, np.ndarray]
+
+    def spike_totals(self) -> dict[str, np.ndarray]:
+        """Per-layer spike totals over all timesteps, ``[N]`` each."""
+        return {name: counts.sum(axis=1) for name, counts in self.spikes.items()}
+
+    @classmethod
+    def concatenate(cls, parts: list["GoldenResult"]) -> "GoldenResult":
+        def cat(dicts):
+            return {k: np.concatenate([d[k] for d in dicts]) for k in dicts[0]}
+
+        return cls(np.concatenate([p.logits for p in parts]), np.concatenate([p.prediction for p in parts]),
+                   cat([p.spikes for p in parts]), cat([p.active for p in parts]),
+                   cat([p.saturations for p in parts]))
+
+
+def check_inputs(network: Network, x) -> np.ndarray:
+    """Validate ``x`` (``[N, *input.shape]``, integers in range) as int64."""
+    x = np.asarray(x)
+    spec = network.input
+    if x.dtype.kind not in "iu":
+        raise HwgenError(f"input must have an integer dtype, got {x.dtype}")
+    if x.shape[1:] != tuple(spec.shape):
+        raise HwgenError(f"input must have shape [N, {', '.join(map(str, spec.shape))}], got {list(x.shape)}")
+    lo, hi = input_range(spec.bits, spec.signed)
+    if x.size and (x.min() < lo or x.max() > hi):
+        raise HwgenError(f"input values must lie in [{lo}, {hi}] ({spec.bits}-bit), "
+                         f"got [{x.min()}, {x.max()}]")
+    return x.astype(np.int64)
+
+
+def _plan(network: Network) -> list[np.dtype | None]:
+    """Per layer: the exact matmul dtype (None for pools)."""
+    lo, hi = input_range(network.input.bits, network.input.signed)
+    in_max, dtypes = max(abs(lo), abs(hi)), []
+    for layer in network.layers:
+        if layer.op is Op.SUMPOOL2D:
+            dtypes.append(None)
+            in_max *= layer.kernel[0] * layer.kernel[1]
+        else:
+            dtypes.append(matmul_dtype(layer, in_max))
+            in_max = layer.neuron.burst if layer.neuron else 0
+    return dtypes
+
+
+def _run_batch(network: Network, x: np.ndarray, dtypes) -> GoldenResult:
+    n, steps = x.shape[0], network.timesteps
+    shapes = network.shapes
+    state, spikes, active, sats = {}, {}, {}, {}
+    for layer, shape in zip(network.layers, shapes[1:]):
+        if layer.has_weights:
+            start = layer.neuron.v_init if layer.neuron else 0
+            state[layer.name] = np.full((n, *shape), start, dtype=np.int64)
+            sats[layer.name] = np.zeros(n, dtype=np.int64)
+        if layer.neuron:
+            spikes[layer.name] = np.zeros((n, steps), dtype=np.int64)
+            active[layer.name] = np.zeros((n, steps), dtype=np.int64)
+    first_current = None
+    for t in range(steps):
+        s = x
+        for index, (layer, dtype) in enumerate(zip(network.layers, dtypes)):
+            if layer.op is Op.SUMPOOL2D:
+                s = sum_pool(layer, s)
+                continue
+            if index == 0:
+                if first_current is None:
+                    first_current = weighted_sum(layer, s, dtype)
+                current = first_current
+            else:
+                current = weighted_sum(layer, s, dtype)
+            bits = layer.neuron.v_bits if layer.neuron else layer.acc_bits
+            v, hit = saturate(state[layer.name] + current, bits)
+            sats[layer.name] += hit.reshape(n, -1).sum(axis=1)
+            if layer.neuron is None:
+                state[layer.name] = v
+                continue
+            s, state[layer.name] = fire(v, layer.neuron.threshold, layer.neuron.burst)
+            flat = s.reshape(n, -1)
+            spikes[layer.name][:, t] = flat.sum(axis=1)
+            active[layer.name][:, t] = np.count_nonzero(flat, axis=1)
+    logits = state[network.layers[-1].name].reshape(n, -1)
+    return GoldenResult(logits, np.argmax(logits, axis=1), spikes, active, sats)
+
+
+def run(network: Network, x, *, batch_size: int = 512, progress=None) -> GoldenResult:
+    """Run the golden model on images ``x`` of shape ``[N, *input.shape]``.
+
+    Parameters
+    ----------
+    network : Network
+    x : array_like of int
+        Pixels in the input range (uint8 for 8-bit unsigned inputs).
+    batch_size : int
+        Images simulated together (memory vs. vectorisation).
+    progress : callable, optional
+        Called with the number of images finished after each batch.
+    """
+    x = check_inputs(network, x)
+    dtypes = _plan(network)
+    parts = []
+    for start in range(0, max(len(x), 1), batch_size):
+        parts.append(_run_batch(network, x[start:start + batch_size], dtypes))
+        if progress:
+            progress(len(parts[-1].logits))
+    return GoldenResult.concatenate(parts)
