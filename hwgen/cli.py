@@ -73,3 +73,7 @@ def main() -> None:
     except HwgenError as err:
         typer.echo(f"hwgen: error: {err}", err=True)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

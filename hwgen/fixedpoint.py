@@ -110,3 +110,46 @@ def exact_matmul_dtype(bound: int) -> np.dtype:
 def ceil_log2(n: int) -> int:
     """:math:`\\lceil \\log_2 n \\rceil` for ``n >= 1``."""
     return max(0, math.ceil(math.log2(n))) if n > 1 else 0
+
+
+def current_bounds(weight: np.ndarray, bias: np.ndarray | None, in_lo: int, in_hi: int):
+    """Per-neuron bounds of :math:`I = \\sum_j w_j s_j + b` for :math:`s_j \\in [lo, hi]`.
+
+    Zero padding is covered because ``lo <= 0 <= hi`` for every layer input.
+
+    Returns
+    -------
+    i_lo, i_hi : ndarray of int64, one per output neuron (channel for conv).
+    """
+    w = np.asarray(weight, dtype=np.int64).reshape(len(weight), -1)
+    a, b = w * int(in_lo), w * int(in_hi)
+    offset = np.zeros(len(w), dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64)
+    return np.minimum(a, b).sum(axis=1) + offset, np.maximum(a, b).sum(axis=1) + offset
+
+
+def membrane_range(i_lo, i_hi, threshold: int, v_init: int, burst: int, timesteps: int) -> tuple[int, int]:
+    """Sound bounds of every pre-saturation value :math:`U = V + I` over ``T`` steps.
+
+    With :math:`U_t \\in [L_t + i_{lo}, B_t + i_{hi}]`, firing gives the next
+    post-reset bounds
+
+    .. math:: B_{t+1} = \\max(\\min(U^{hi}_t, \\theta - 1),\\ U^{hi}_t - \\Gamma\\theta),
+              \\qquad L_{t+1} = \\min(U^{lo}_t, 0)
+
+    starting from :math:`B_0 = L_0 = v_{init}`. A ``v_bits`` that holds the
+    result never saturates on in-range inputs.
+    """
+    upper = np.full(np.shape(i_hi), v_init, dtype=np.int64)
+    lower = upper.copy()
+    lo, hi = min(v_init, 0), max(v_init, threshold)
+    for _ in range(timesteps):
+        u_hi, u_lo = upper + i_hi, lower + i_lo
+        lo, hi = min(lo, int(u_lo.min())), max(hi, int(u_hi.max()))
+        upper = np.maximum(np.minimum(u_hi, threshold - 1), u_hi - burst * threshold)
+        lower = np.minimum(u_lo, 0)
+    return lo, hi
+
+
+def accumulator_range(i_lo, i_hi, timesteps: int) -> tuple[int, int]:
+    """Bounds of the output accumulator :math:`\\sum_{t<T} I_t`, starting at 0."""
+    return min(0, timesteps * int(np.min(i_lo))), max(0, timesteps * int(np.max(i_hi)))

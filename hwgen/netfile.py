@@ -85,8 +85,6 @@ def _layer(index: int, spec: Any, arrays: dict[str, np.ndarray]) -> Layer:
         geometry = dict(stride=_pair(where, "stride", spec.get("stride"), (1, 1)),
                         padding=_pair(where, "padding", spec.get("padding"), (0, 0)))
     acc_bits = spec.get("acc_bits") if neuron is None else None
-    if neuron is None and acc_bits is None:
-        raise NetworkError(f"{where}: field 'acc_bits' is missing (needed when neuron is null)")
     return Layer(name, op, weight=weight, bias=bias, neuron=neuron, acc_bits=acc_bits,
                  weight_key=weight_key, bias_key=bias_key, **geometry)
 
@@ -103,11 +101,17 @@ def network_from_json(doc: Any, arrays: dict[str, np.ndarray]) -> Network:
     spec = doc["input"]
     if not isinstance(spec, dict) or not isinstance(spec.get("shape"), list):
         raise NetworkError("input: field 'shape' is missing")
-    input_spec = InputSpec(tuple(spec["shape"]), spec.get("bits", 8), bool(spec.get("signed", False)))
+    signed = spec.get("signed", False)
+    if not isinstance(signed, bool):
+        raise NetworkError(f"input: signed must be true or false, got {signed!r}")
+    input_spec = InputSpec(tuple(spec["shape"]), spec.get("bits", 8), signed)
     if not isinstance(doc["layers"], list):
         raise NetworkError(f"{JSON_NAME}: layers must be a list")
     layers = tuple(_layer(i, layer, arrays) for i, layer in enumerate(doc["layers"]))
-    return Network(doc["timesteps"], input_spec, layers, dict(doc.get("meta", {})))
+    meta = doc.get("meta", {})
+    if not isinstance(meta, dict):
+        raise NetworkError(f"network: meta must be an object, got {type(meta).__name__}")
+    return Network(doc["timesteps"], input_spec, layers, dict(meta))
 
 
 def load(folder: str | os.PathLike) -> Network:

@@ -163,14 +163,20 @@ def _where(index: int, layer: Layer) -> str:
     return f"layer '{layer.name}' (#{index})"
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_width(where: str, name: str, bits) -> None:
-    if not isinstance(bits, int) or not MIN_WIDTH <= bits <= MAX_WIDTH:
+    if bits is None:
+        _fail(where, f"field '{name}' is missing")
+    if not _is_int(bits) or not MIN_WIDTH <= bits <= MAX_WIDTH:
         _fail(where, f"{name} must be an integer in [{MIN_WIDTH}, {MAX_WIDTH}], got {bits!r}")
 
 
 def _check_neuron(where: str, neuron: Neuron) -> None:
     for name in ("threshold", "v_init", "burst", "v_bits"):
-        if not isinstance(getattr(neuron, name), int) or isinstance(getattr(neuron, name), bool):
+        if not _is_int(getattr(neuron, name)):
             _fail(where, f"neuron.{name} must be an integer, got {getattr(neuron, name)!r}")
     if neuron.threshold <= 0:
         _fail(where, f"neuron.threshold must be > 0, got {neuron.threshold}")
@@ -191,6 +197,8 @@ def _check_array(where: str, name: str, array, shape: tuple[int, ...]) -> None:
         _fail(where, f"{name} must have an integer dtype, got {array.dtype}")
     if array.shape != shape:
         _fail(where, f"{name} must have shape {list(shape)}, got {list(array.shape)}")
+    if array.size == 0:
+        _fail(where, f"{name} is empty (shape {list(array.shape)})")
     try:
         storage_dtype(array)
     except ValueError as err:
@@ -204,7 +212,7 @@ def _check_geometry(where: str, layer: Layer, in_shape: tuple[int, ...]) -> None
         value = getattr(layer, name)
         least = 0 if name == "padding" else 1
         if (not isinstance(value, tuple) or len(value) != 2
-                or not all(isinstance(v, int) and v >= least for v in value)):
+                or not all(_is_int(v) and v >= least for v in value)):
             _fail(where, f"{name} must be two integers >= {least}, got {value!r}")
     if any(size < 1 for size in layer.output_shape(in_shape)[1:]):
         _fail(where, f"window {list(layer.window)} does not fit input {list(in_shape)}")
@@ -230,13 +238,13 @@ def _check_weights(where: str, layer: Layer, in_shape: tuple[int, ...]) -> None:
 
 def validate(network: Network) -> None:
     """Check every SPEC rule; raise :class:`NetworkError` on the first break."""
-    if not isinstance(network.timesteps, int) or network.timesteps < 1:
+    if not _is_int(network.timesteps) or network.timesteps < 1:
         _fail("network", f"timesteps must be an integer >= 1, got {network.timesteps!r}")
     spec = network.input
-    if not spec.shape or not all(isinstance(s, int) and s >= 1 for s in spec.shape) \
+    if not spec.shape or not all(_is_int(s) and s >= 1 for s in spec.shape) \
             or len(spec.shape) not in (1, 3):
         _fail("input", f"shape must be [C, H, W] or [F] of positive integers, got {spec.shape!r}")
-    if not isinstance(spec.bits, int) or not 1 <= spec.bits <= 16:
+    if not _is_int(spec.bits) or not 1 <= spec.bits <= 16:
         _fail("input", f"bits must be an integer in [1, 16], got {spec.bits!r}")
     if not network.layers:
         _fail("network", "layers is empty")

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import math
+
 import numpy as np
 
 from hwgen.errors import HwgenError
@@ -119,15 +121,16 @@ def _run_batch(network: Network, x: np.ndarray, dtypes) -> GoldenResult:
                 current = weighted_sum(layer, s, dtype)
             bits = layer.neuron.v_bits if layer.neuron else layer.acc_bits
             v, hit = saturate(state[layer.name] + current, bits)
-            sats[layer.name] += hit.reshape(n, -1).sum(axis=1)
+            sats[layer.name] += hit.reshape(n, math.prod(hit.shape[1:])).sum(axis=1)
             if layer.neuron is None:
                 state[layer.name] = v
                 continue
             s, state[layer.name] = fire(v, layer.neuron.threshold, layer.neuron.burst)
-            flat = s.reshape(n, -1)
+            flat = s.reshape(n, math.prod(s.shape[1:]))
             spikes[layer.name][:, t] = flat.sum(axis=1)
             active[layer.name][:, t] = np.count_nonzero(flat, axis=1)
-    logits = state[network.layers[-1].name].reshape(n, -1)
+    out = state[network.layers[-1].name]
+    logits = out.reshape(n, math.prod(out.shape[1:]))
     return GoldenResult(logits, np.argmax(logits, axis=1), spikes, active, sats)
 
 

@@ -42,7 +42,7 @@ def weighted_sum(layer: Layer, s_in: np.ndarray, dtype: np.dtype) -> np.ndarray:
     n = s_in.shape[0]
     weight = layer.weight
     if layer.op is Op.LINEAR:
-        current = s_in.reshape(n, -1).astype(dtype) @ weight.T.astype(dtype)
+        current = s_in.reshape(n, weight.shape[1]).astype(dtype) @ weight.T.astype(dtype)
     else:
         win = _windows(s_in.astype(dtype), weight.shape[2:], layer.stride, layer.padding)
         _, c, ho, wo, kh, kw = win.shape

@@ -1,0 +1,152 @@
+"""Float reference models in torch, sharing the golden model's structure.
+
+One chain of :class:`FloatLayer` describes three models, so a user can split
+the error of the integer SNN into its parts:
+
+* :func:`ann_logits`: the ANN with its activations (float ANN in the
+  normalised frame, or the *quantised ANN* when the weights are the integer
+  ones divided by θ);
+* :func:`snn_logits`: IF neurons, reset by subtraction, burst cap, analog
+  input each step, no saturation (the float SNN).
+
+Normalised frame: each spiking layer's values are in units of its spike
+unit :math:`u_l = \\lambda_l/\\Gamma_l`, so thresholds are 1 and an
+activation's clip level is :math:`\\Gamma_l`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .convert.fir import Act, ActKind
+
+
+@dataclass(frozen=True, eq=False)
+class FloatLayer:
+    """A layer of a float reference chain (see module docstring)."""
+
+    name: str
+    op: str
+    weight: torch.Tensor | None = None
+    bias: torch.Tensor | None = None
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    kernel: tuple[int, int] | None = None
+    act: Act | None = None
+    threshold: float = 1.0
+    v_init: float = 0.5
+    burst: int = 1
+
+    @property
+    def spiking(self) -> bool:
+        return self.op != "sumpool2d" and self.act is not None
+
+
+@dataclass(frozen=True, eq=False)
+class FloatNetwork:
+    """A float chain; inputs are integer pixels times ``input_scale``."""
+
+    layers: tuple[FloatLayer, ...]
+    input_scale: float
+    timesteps: int = 1
+
+
+def activation(act: Act, z: torch.Tensor) -> torch.Tensor:
+    """The ANN activation with threshold ``act.lam``.
+
+    .. math:: \\mathrm{QCFS}(z) = \\frac{\\lambda}{L}\\,
+              \\mathrm{clip}(\\lfloor zL/\\lambda + 1/2 \\rfloor, 0, L)
+    """
+    if act.kind is ActKind.RELU and act.lam is None:
+        return torch.relu(z)
+    if act.kind is ActKind.QCFS:
+        steps = act.levels
+        return torch.clamp(torch.floor(z * steps / act.lam + 0.5), 0, steps) * (act.lam / steps)
+    return torch.clamp(z, 0, act.lam)
+
+
+def apply_layer(layer: FloatLayer, s: torch.Tensor) -> torch.Tensor:
+    """The weighted sum (or sum pool) of ``layer`` on ``s``."""
+    if layer.op == "sumpool2d":
+        return F.avg_pool2d(s, layer.kernel, layer.stride, layer.padding, divisor_override=1)
+    if layer.op == "linear":
+        return F.linear(s.flatten(1), layer.weight, layer.bias)
+    return F.conv2d(s, layer.weight, layer.bias, layer.stride, layer.padding)
+
+
+def _input(network: FloatNetwork, x, dtype) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(x), dtype=dtype) * network.input_scale
+
+
+def _cast(network: FloatNetwork, dtype) -> list[FloatLayer]:
+    def conv(t):
+        return None if t is None else t.to(dtype)
+    return [FloatLayer(l.name, l.op, conv(l.weight), conv(l.bias), l.stride, l.padding, l.kernel, l.act,
+                       l.threshold, l.v_init, l.burst) for l in network.layers]
+
+
+@torch.no_grad()
+def ann_logits(network: FloatNetwork, x, *, record: dict | None = None,
+               dtype=torch.float32, batch_size: int = 1024) -> np.ndarray:
+    """Logits of the chain run as an ANN.
+
+    Parameters
+    ----------
+    record : dict, optional
+        Filled with each activation layer's pre-activations (name -> tensor).
+    """
+    layers, outs = _cast(network, dtype), []
+    for start in range(0, len(x), batch_size):
+        s = _input(network, x[start:start + batch_size], dtype)
+        for layer in layers:
+            s = apply_layer(layer, s)
+            if layer.spiking:
+                if record is not None:
+                    record.setdefault(layer.name, []).append(s)
+                s = activation(layer.act, s)
+        outs.append(s.flatten(1).double().numpy())
+    if record is not None:
+        for name, parts in record.items():
+            record[name] = torch.cat(parts)
+    return np.concatenate(outs)
+
+
+@torch.no_grad()
+def snn_logits(network: FloatNetwork, x, *, timesteps: int | None = None,
+               dtype=torch.float32, batch_size: int = 1024) -> np.ndarray:
+    """Logits of the chain run as a float IF/burst SNN for ``timesteps`` steps.
+
+    Per spiking layer: :math:`V \\leftarrow V + I`,
+    :math:`k = \\mathrm{clamp}(\\lfloor V/\\theta \\rfloor, 0, \\Gamma)`,
+    :math:`V \\leftarrow V - k\\theta`; the last layer accumulates ``I``.
+    """
+    steps = timesteps or network.timesteps
+    layers, outs = _cast(network, dtype), []
+    for start in range(0, len(x), batch_size):
+        x_in = _input(network, x[start:start + batch_size], dtype)
+        state: dict[str, torch.Tensor] = {}
+        first = None
+        for _ in range(steps):
+            s = x_in
+            for index, layer in enumerate(layers):
+                if index == 0 and first is not None:
+                    current = first
+                else:
+                    current = apply_layer(layer, s)
+                    first = current if index == 0 else first
+                if layer.op == "sumpool2d":
+                    s = current
+                    continue
+                v = state.get(layer.name)
+                v = current + (layer.v_init * layer.threshold if v is None and layer.act else 0) + \
+                    (0 if v is None else v)
+                if layer.act is None:
+                    state[layer.name] = v
+                    continue
+                s = torch.clamp(torch.floor(v / layer.threshold), 0, layer.burst)
+                state[layer.name] = v - s * layer.threshold
+        outs.append(state[layers[-1].name].flatten(1).double().numpy())
+    return np.concatenate(outs)
