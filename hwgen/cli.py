@@ -21,7 +21,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 NetDir = typer.Argument(..., exists=False, help="hwgen-snn/1 network folder")
 
 
-def _load_inputs(path: Path) -> np.ndarray:
+def load_inputs(path: Path) -> np.ndarray:
     if not path.is_file():
         raise HwgenError(f"{path}: no such file")
     try:
@@ -54,16 +54,20 @@ def run(net_dir: Path = NetDir,
     from .sim.results import save_results
 
     network = load(net_dir)
-    x = _load_inputs(input)
+    x = load_inputs(input)
     result = golden.run(network, x, batch_size=batch_size)
     save_results(output, result)
     summary = {"images": int(len(x)), "output": str(output)}
     if labels is not None:
-        y = _load_inputs(labels)
+        y = load_inputs(labels)
         if y.shape != (len(x),):
             raise HwgenError(f"{labels}: labels must have shape [{len(x)}], got {list(y.shape)}")
         summary["accuracy"] = float((result.prediction == y).mean())
     typer.echo(json.dumps(summary))
+
+
+# Each group of verbs lives in its own module and registers on ``app``.
+from . import cli_convert, cli_demo, cli_hw  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Board files and tops (installed as ``hwgen.boards``)."""
