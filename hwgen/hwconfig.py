@@ -1,0 +1,57 @@
+"""The accelerator's typed configuration (``--lanes``, ``--mode``).
+
+The configuration is a frozen dataclass validated on construction; every
+problem is a :class:`~hwgen.errors.HwgenError` naming the field.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from .errors import HwgenError
+
+#: Largest lane count hwgen generates (one weight bank and membrane bank each).
+MAX_LANES = 256
+
+
+class Mode(str, enum.Enum):
+    """How the input sequencer walks a layer's fan-in.
+
+    ``DENSE`` visits every synapse; ``EVENT`` first compacts the non-zero
+    spike counts of the layer's input into an event list and visits only
+    those (its cycles depend on the activity).
+    """
+
+    DENSE = "dense"
+    EVENT = "event"
+
+
+@dataclass(frozen=True)
+class AccelConfig:
+    """Parameters of one generated accelerator.
+
+    Parameters
+    ----------
+    lanes : int
+        :math:`P`, the number of neuron lanes: output channels (or output
+        features) computed in parallel, ``1 <= P <= 256``.
+    mode : Mode
+        ``Mode.DENSE`` or ``Mode.EVENT`` (a string ``"dense"``/``"event"`` is
+        accepted and converted).
+    """
+
+    lanes: int = 1
+    mode: Mode = Mode.DENSE
+
+    def __post_init__(self):
+        if not isinstance(self.lanes, int) or isinstance(self.lanes, bool) \
+                or not 1 <= self.lanes <= MAX_LANES:
+            raise HwgenError(f"lanes must be an integer in [1, {MAX_LANES}], got {self.lanes!r}")
+        if not isinstance(self.mode, Mode):
+            try:
+                object.__setattr__(self, "mode", Mode(self.mode))
+            except ValueError:
+                raise HwgenError(f"mode must be 'dense' or 'event', got {self.mode!r}") from None
+
+    def to_json(self) -> dict:
+        return {"lanes": self.lanes, "mode": self.mode.value}
