@@ -9,6 +9,10 @@ the error of the integer SNN into its parts:
 * :func:`snn_logits`: IF neurons, reset by subtraction, burst cap, analog
   input each step, no saturation (the float SNN).
 
+And, from an integer :class:`~hwgen.network.Network` alone,
+:func:`quantised_ann`: the integer-quantised ANN the network stands for (no
+neuron state; with QCFS, ``Γ = L`` and ``T = 1`` the SNN equals it exactly).
+
 Normalised frame: each spiking layer's values are in units of its spike
 unit :math:`u_l = \\lambda_l/\\Gamma_l`, so thresholds are 1 and an
 activation's clip level is :math:`\\Gamma_l`.
@@ -22,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .convert.fir import Act, ActKind
+from .network import Layer, Network, Op
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,3 +155,63 @@ def snn_logits(network: FloatNetwork, x, *, timesteps: int | None = None,
                 state[layer.name] = v - s * layer.threshold
         outs.append(state[layers[-1].name].flatten(1).double().numpy())
     return np.concatenate(outs)
+
+
+# --- the integer-quantised ANN of a Network (numpy, exact int64) ------------
+
+def _windows(a: np.ndarray, layer: Layer, window: tuple[int, int]) -> np.ndarray:
+    """``[N, C, Ho, Wo, kh, kw]`` zero-padded windows of ``a`` ``[N, C, H, W]``."""
+    ph, pw = layer.padding
+    padded = np.pad(a, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    view = np.lib.stride_tricks.sliding_window_view(padded, window, axis=(2, 3))
+    return view[:, :, ::layer.stride[0], ::layer.stride[1]]
+
+
+def _integer_layer(layer: Layer, a: np.ndarray) -> np.ndarray:
+    """``W ⊛ a + b`` (or the window sum of a sum pool), exact in int64."""
+    if layer.op is Op.SUMPOOL2D:
+        return _windows(a, layer, layer.kernel).sum(axis=(-2, -1))
+    weight = layer.weight.astype(np.int64)
+    bias = np.zeros(len(weight), dtype=np.int64) if layer.bias is None else layer.bias.astype(np.int64)
+    if layer.op is Op.LINEAR:
+        return np.einsum("ni,oi->no", a.reshape(len(a), -1), weight) + bias
+    windows = _windows(a, layer, weight.shape[2:])
+    return np.einsum("nchwij,ocij->nohw", windows, weight) + bias[:, None, None]
+
+
+def quantised_ann(network: Network, x) -> tuple[np.ndarray, np.ndarray]:
+    """The integer-quantised ANN of ``network``: one pass, no membrane state.
+
+    For each spiking layer with threshold θ, burst cap Γ and ``v_init``:
+
+    .. math:: a = \\mathrm{clamp}(\\lfloor (W \\circledast a_{in} + b + v_{init})/\\theta
+              \\rfloor, 0, \\Gamma)
+
+    sum pools sum their window, and the output layer gives ``W a + b``.
+    This is what one SNN timestep computes when nothing saturates, so with
+    ``T = 1`` (and QCFS with ``Γ = L``) it equals the golden model exactly;
+    it is written independently of :mod:`hwgen.sim.golden` to check it.
+
+    Parameters
+    ----------
+    network : Network
+    x : array_like of int
+        Input pixels ``[N, *input.shape]``.
+
+    Returns
+    -------
+    logits : ndarray of int64, ``[N, classes]``
+    prediction : ndarray of int64, ``[N]`` (argmax, lowest index on a tie)
+    """
+    a = np.asarray(x).astype(np.int64)
+    for layer in network.layers:
+        z = _integer_layer(layer, a)
+        if layer.op is Op.SUMPOOL2D:
+            a = z
+        elif layer.neuron is None:
+            logits = z.reshape(len(z), -1)
+            return logits, np.argmax(logits, axis=1)
+        else:
+            n = layer.neuron
+            a = np.clip(np.floor_divide(z + n.v_init, n.threshold), 0, n.burst)
+    raise ValueError("network has no output layer")

@@ -14,6 +14,7 @@ from ..network import Network
 from ..reference import FloatNetwork
 from .calibrate import thresholds
 from .config import ConvertConfig
+from .exported import lower_exported
 from .fir import Normalise, PlanLayer
 from .passes import run_passes
 from .quantise import normalised, quantised
@@ -68,24 +69,44 @@ def _meta(config: ConvertConfig, plan, lambdas, bursts) -> dict:
                                   "levels": layer.act.levels, "lambda": lambdas[layer.name],
                                   "unit": lambdas[layer.name] / bursts[layer.name]}
     return {"converter": {"hwgen": __version__, "weight_bits": config.weight_bits,
+                          "input_mean": config.input_mean, "input_std": config.input_std,
                           "v_init": config.v_init.value, "norm": config.norm.value,
                           "percentile": config.percentile},
             "layers": layers}
 
 
-def convert_detailed(model: nn.Module, calibration, *, timesteps: int, input_mean=None, input_std=None,
-                     **options) -> Conversion:
-    """Like :func:`convert`, returning the float reference and λ too."""
+def _records(model, x: np.ndarray, config: ConvertConfig) -> list:
+    """The float-IR chain of a live module or of a ``torch.export`` program."""
+    if isinstance(model, torch.export.ExportedProgram):
+        records, shape = lower_exported(model)
+        if tuple(x.shape[1:]) != shape:
+            raise ConversionError(f"calibration images have shape {list(x.shape[1:])} but the model takes "
+                                  f"{list(shape)} (per image)")
+        return records
+    if not isinstance(model, nn.Module):
+        raise ConversionError(f"expected a torch nn.Module or torch.export.ExportedProgram, got {type(model).__name__}")
+    was_training = model.training
+    try:
+        return lower(model.eval(), torch.as_tensor(x[:2], dtype=torch.float32) / (2 ** config.input_bits - 1))
+    finally:
+        model.train(was_training)
+
+
+def convert_detailed(model, calibration, *, timesteps: int, **options) -> Conversion:
+    """Like :func:`convert`, returning the float reference, plan and λ too.
+
+    ``options`` are the keyword arguments of :func:`convert`
+    (:class:`~hwgen.convert.config.ConvertConfig` fields).
+    """
     config = ConvertConfig(timesteps=timesteps, **options)
     x = pixels(calibration, config.input_bits)
     if x.ndim < 2 or len(x) == 0:
         raise ConversionError("calibration must be a non-empty batch [N, *input_shape]")
-    model = model.eval()
-    records = lower(model, torch.as_tensor(x[:2], dtype=torch.float32) / (2 ** config.input_bits - 1))
-    if input_mean is not None or input_std is not None:
-        mean = np.atleast_1d(np.asarray(0.0 if input_mean is None else input_mean, dtype=np.float64))
-        std = np.atleast_1d(np.asarray(1.0 if input_std is None else input_std, dtype=np.float64))
-        records = [Normalise("input", mean, std)] + records
+    records = _records(model, x, config)
+    if config.input_mean is not None or config.input_std is not None:
+        mean = np.asarray(config.input_mean or (0.0,), dtype=np.float64)
+        std = np.asarray(config.input_std or (1.0,), dtype=np.float64)
+        records = [Normalise("input", mean, std, origin="input_mean/input_std")] + records
     plan = run_passes(records)
     lambdas = thresholds(plan, x, config)
     bursts = config.bursts([layer.name for layer in plan if layer.act is not None])
@@ -101,11 +122,13 @@ def convert(model: nn.Module, calibration, *, timesteps: int, weight_bits: int =
 
     Parameters
     ----------
-    model : nn.Module
+    model : nn.Module or torch.export.ExportedProgram
         A chain of Conv2d / Linear / BatchNorm / activations (ReLU, ReLU6,
         Hardtanh(0, m), clamp, :class:`hwgen.nn.QCFS`, :class:`hwgen.nn.RNL`) /
-        AvgPool2d / Flatten / Dropout, ending in a conv or linear (the logits),
-        seeing inputs in [0, 1]. ``nn.Sequential`` or any fx-traceable forward.
+        AvgPool2d / AdaptiveAvgPool2d(1) / Flatten / Dropout, ending in a conv
+        or linear (the logits), seeing inputs in [0, 1]. ``nn.Sequential``,
+        any fx-traceable forward, or the program ``torch.export.export`` made
+        of such a model (in eval mode).
     calibration : array_like
         Sample images ``[N, *input_shape]``: integer pixels or floats in [0, 1].
     timesteps : int
@@ -127,7 +150,6 @@ def convert(model: nn.Module, calibration, *, timesteps: int, weight_bits: int =
     Network
         Validated; ``.save(dir)`` writes the ``hwgen-snn/1`` folder.
     """
-    burst = tuple(burst) if isinstance(burst, (list, tuple)) else burst
     return convert_detailed(model, calibration, timesteps=timesteps, input_mean=input_mean, input_std=input_std,
                             weight_bits=weight_bits, input_bits=input_bits, burst=burst, v_init=v_init,
                             norm=norm, percentile=percentile, v_bits=v_bits, acc_bits=acc_bits).network

@@ -7,7 +7,7 @@ the passes in :mod:`hwgen.convert.passes` fold and group them into
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class Act:
     source: str
     lam: float | None = None
     levels: int | None = None
+    origin: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +41,7 @@ class Weighted:
     bias: np.ndarray | None
     stride: tuple[int, int] = (1, 1)
     padding: tuple[int, int] = (0, 0)
+    origin: str = ""
 
     @property
     def is_conv(self) -> bool:
@@ -56,6 +58,7 @@ class BatchNorm:
     gamma: np.ndarray
     beta: np.ndarray
     eps: float
+    origin: str = ""
 
     def scale_shift(self) -> tuple[np.ndarray, np.ndarray]:
         """``(a, c)`` with ``bn(x) = a x + c``."""
@@ -70,6 +73,7 @@ class Normalise:
     source: str
     mean: np.ndarray
     std: np.ndarray
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ class AvgPool:
     kernel: tuple[int, int]
     stride: tuple[int, int]
     padding: tuple[int, int] = (0, 0)
+    origin: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ class Flatten:
     """Flatten to ``[N, features]`` (C-order); implicit before linear."""
 
     source: str
+    origin: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,3 +112,13 @@ class PlanLayer:
     padding: tuple[int, int] = (0, 0)
     kernel: tuple[int, int] | None = None
     act: Act | None = None
+
+
+def with_origin(records: list, origin: str) -> list:
+    """``records`` labelled with the module type or operation they came from."""
+    return [replace(record, origin=origin) for record in records]
+
+
+def describe(record) -> str:
+    """``'source' (Type)`` for error messages."""
+    return f"'{record.source}' ({record.origin})" if record.origin else f"'{record.source}'"

@@ -94,7 +94,7 @@ def qcfs(module: hnn.QCFS, source: str):
 
 @handles(hnn.RNL)
 def rnl(module: hnn.RNL, source: str):
-    return [Act(ActKind.RNL, source, lam=float(module.threshold))]
+    return [Act(ActKind.RNL, source, lam=float(module.threshold.detach()))]
 
 
 @handles(hnn.Normalize)

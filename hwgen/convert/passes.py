@@ -12,43 +12,52 @@ Each pass is exact in float arithmetic (tests check ≤ 1e-5):
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 
 from ..errors import ConversionError
-from .fir import Act, AvgPool, BatchNorm, Flatten, Normalise, PlanLayer, Weighted
+from .fir import Act, AvgPool, BatchNorm, Flatten, Normalise, PlanLayer, Weighted, describe
 
 
-def _per_input(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+def _per_input(norm: Normalise, values: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Broadcast per-channel ``values`` over a weight's input axis."""
     fan_in = weight.shape[1]
     if weight.ndim == 4:
+        if values.size not in (1, fan_in):
+            raise ConversionError(f"{describe(norm)}: normalisation has {values.size} channels but the first "
+                                  f"convolution has {fan_in} input channels")
         return values.reshape(1, -1, 1, 1)
     if fan_in % values.size:
-        raise ConversionError(f"normalisation has {values.size} channels but the first layer has {fan_in} inputs")
+        raise ConversionError(f"{describe(norm)}: normalisation has {values.size} channels but the first "
+                              f"layer has {fan_in} inputs")
     return np.repeat(values, fan_in // values.size).reshape(1, -1)
 
 
 def fold_normalisation(records: list) -> list:
     """Fold a leading :class:`Normalise` into the first weighted layer."""
     if not records or not isinstance(records[0], Normalise):
-        if any(isinstance(r, Normalise) for r in records):
-            raise ConversionError("input normalisation must come first in the model")
+        late = next((r for r in records if isinstance(r, Normalise)), None)
+        if late is not None:
+            raise ConversionError(f"{describe(late)}: input normalisation must come first in the model")
         return records
+    if any(isinstance(r, Normalise) for r in records[1:]):
+        second = next(r for r in records[1:] if isinstance(r, Normalise))
+        raise ConversionError(f"{describe(second)}: only one input normalisation converts (was input_mean/"
+                              "input_std given for a model that normalises its input itself?)")
     norm, rest = records[0], records[1:]
     first = next((i for i, r in enumerate(rest) if not isinstance(r, Flatten)), None)
     if first is None or not isinstance(rest[first], Weighted):
-        raise ConversionError(f"'{norm.source}': normalisation must be followed by a conv or linear layer")
+        raise ConversionError(f"{describe(norm)}: input normalisation must be followed by a conv or linear layer")
     layer = rest[first]
-    inv_std = _per_input(1.0 / norm.std, layer.weight)
-    shift = _per_input(norm.mean, layer.weight)
+    inv_std = _per_input(norm, 1.0 / norm.std, layer.weight)
+    shift = _per_input(norm, norm.mean, layer.weight)
     weight = layer.weight * inv_std
     bias = (layer.bias if layer.bias is not None else 0.0) - (weight * shift).reshape(len(weight), -1).sum(1)
     if layer.is_conv and any(layer.padding) and np.any(norm.mean != 0):
         warnings.warn(f"'{layer.source}': folding a non-zero input mean into a padded convolution is exact "
                       "inside the image only (the padding sees -mean/std before folding, 0 after)")
-    folded = Weighted(layer.source, weight, bias, layer.stride, layer.padding)
-    return rest[:first] + [folded] + rest[first + 1:]
+    return rest[:first] + [replace(layer, weight=weight, bias=bias)] + rest[first + 1:]
 
 
 def fold_batch_norm(records: list) -> list:
@@ -59,12 +68,12 @@ def fold_batch_norm(records: list) -> list:
             out.append(record)
             continue
         if not out or not isinstance(out[-1], Weighted):
-            raise ConversionError(f"'{record.source}': batch norm must directly follow a conv or linear layer")
+            raise ConversionError(f"{describe(record)}: batch norm must directly follow a conv or linear layer")
         layer = out.pop()
         scale, shift = record.scale_shift()
         bias = layer.bias if layer.bias is not None else np.zeros(len(layer.weight))
         weight = layer.weight * scale.reshape((-1,) + (1,) * (layer.weight.ndim - 1))
-        out.append(Weighted(layer.source, weight, scale * bias + shift, layer.stride, layer.padding))
+        out.append(replace(layer, weight=weight, bias=scale * bias + shift))
     return out
 
 
@@ -80,25 +89,28 @@ def group(records: list) -> list[PlanLayer]:
     for record in records:
         if isinstance(record, Weighted):
             if pending is not None:
-                raise ConversionError(f"'{record.source}' follows '{pending.source}' with no activation "
+                raise ConversionError(f"{describe(record)} follows {describe(pending)} with no activation "
                                       "between them; every hidden conv/linear needs one")
             pending = record
         elif isinstance(record, Act):
             if pending is None:
-                raise ConversionError(f"activation '{record.source}' does not follow a conv or linear layer")
+                raise ConversionError(f"activation {describe(record)} does not follow a conv or linear layer; "
+                                      "an activation needs a weighted layer before it")
             plan.append(_plan_layer(pending, record, pool_scale))
             pending, pool_scale = None, 1.0
         elif isinstance(record, AvgPool):
             if pending is not None:
-                raise ConversionError(f"average pool '{record.source}' comes before the activation of "
-                                      f"'{pending.source}'; put it after the activation")
+                raise ConversionError(f"average pool {describe(record)} comes before the activation of "
+                                      f"{describe(pending)}; put it after the activation")
             plan.append(PlanLayer(record.source, "sumpool2d", record.source, kernel=record.kernel,
                                   stride=record.stride, padding=record.padding))
             pool_scale /= record.kernel[0] * record.kernel[1]
         elif not isinstance(record, Flatten):
-            raise ConversionError(f"'{record.source}': {type(record).__name__} cannot appear here")
+            raise ConversionError(f"{describe(record)}: {type(record).__name__} cannot appear here")
     if pending is None:
-        raise ConversionError("the model must end with a conv or linear layer without activation (the logits)")
+        last = f"; it ends with {describe(records[-1])}" if records else " (it has no layers)"
+        raise ConversionError("the model must end with a conv or linear layer without activation "
+                              f"(the logits){last}")
     plan.append(_plan_layer(pending, None, pool_scale))
     return _unique_names(plan)
 

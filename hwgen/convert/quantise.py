@@ -68,6 +68,9 @@ def _neuron(layer: FloatLayer, threshold: int, i_lo, i_hi, config: ConvertConfig
     v_init = threshold // 2 if config.v_init is VInit.HALF else 0
     lo, hi = fx.membrane_range(i_lo, i_hi, threshold, v_init, layer.burst, config.timesteps)
     v_bits = config.v_bits or fx.width_for(lo, hi)
+    if config.v_bits and fx.signed_range(v_bits)[1] < threshold:
+        raise ConversionError(f"option v_bits: {v_bits} bits cannot hold layer '{layer.name}''s threshold "
+                              f"{threshold} (needs at least {fx.width_for(0, threshold)})")
     if v_bits > fx.MAX_WIDTH:
         raise ConversionError(f"layer '{layer.name}': membrane needs {v_bits} bits (> {fx.MAX_WIDTH})")
     return Neuron(threshold, v_init, layer.burst, v_bits)
