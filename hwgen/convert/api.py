@@ -51,6 +51,8 @@ def pixels(images, bits: int) -> np.ndarray:
     x = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
     top = 2 ** bits - 1
     if x.dtype.kind == "f":
+        if x.size and not np.isfinite(x).all():
+            raise ConversionError("float calibration images contain NaN or infinity")
         if x.size and (x.min() < 0 or x.max() > 1):
             raise ConversionError(f"float calibration images must lie in [0, 1], got [{x.min():.3g}, {x.max():.3g}]")
         x = fx.rne(x * top)

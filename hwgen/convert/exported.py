@@ -250,8 +250,9 @@ def _collapse(nodes: list[fx.Node], entry: fx.Node, exit_: fx.Node, const: _Cons
     kind = HWGEN_MODULES[type_name]
     label = f"module '{path}' ({kind})"
     record, reference, scale = _hwgen_record(path, kind, const, label)
-    shape = [2 if not isinstance(s, int) else s for s in _shape(entry)]
-    z = (torch.rand(shape, generator=torch.Generator().manual_seed(0)) * 2 - 0.5) * scale
+    rest = [int(s) for s in _shape(entry)[1:]]
+    count = max(2, -(-4096 // max(1, math.prod(rest))))  # a dense probe over [-λ/2, 3λ/2]
+    z = torch.linspace(-0.5, 1.5, count * math.prod(rest)).reshape(count, *rest) * scale
     env = {entry: z}
     with torch.no_grad():
         for node in nodes:
