@@ -90,10 +90,15 @@ class NeuronLane(wiring.Component):
     def fire_latency(self) -> int:
         return max(1, self.max_burst)
 
+    @staticmethod
+    def latency_for(max_burst: int) -> int:
+        """:attr:`latency` of a lane whose fire unit has ``max_burst`` stages."""
+        return 6 + max(1, max_burst)
+
     @property
     def latency(self) -> int:
         """Cycles from a group's ``last`` token to its write-back: ``6 + FireUnit.latency``."""
-        return 6 + self.fire_latency
+        return self.latency_for(self.max_burst)
 
     def elaborate(self, platform):
         m = Module()
@@ -103,7 +108,6 @@ class NeuronLane(wiring.Component):
         m.submodules.wrom, m.submodules.brom, m.submodules.vram = wrom, brom, vram
         w_rd, b_rd, v_rd, v_wr = wrom.read_port(), brom.read_port(), vram.read_port(), vram.write_port()
         m.submodules.fire = fire = FireUnit(self.v_bits, self.max_burst)
-        naddr_shape = range(self.mem_depth)
 
         def stage(name, shape=1):
             return Signal(shape, name=name)
@@ -176,5 +180,4 @@ class NeuronLane(wiring.Component):
             m.d.sync += pacc.eq(pacc_next)
         m.d.comb += [self.out_valid.eq(fire.valid_out & (~self.fused | tags["pool_last"])),
                      self.out_value.eq(Mux(self.fused, pacc_next, spike))]
-        del naddr_shape
         return m

@@ -94,7 +94,7 @@ def _plan(network: Network) -> list[np.dtype | None]:
     return dtypes
 
 
-def _run_batch(network: Network, x: np.ndarray, dtypes) -> GoldenResult:
+def _run_batch(network: Network, x: np.ndarray, dtypes, trace=None) -> GoldenResult:
     n, steps = x.shape[0], network.timesteps
     shapes = network.shapes
     state, spikes, active, sats = {}, {}, {}, {}
@@ -112,6 +112,8 @@ def _run_batch(network: Network, x: np.ndarray, dtypes) -> GoldenResult:
         for index, (layer, dtype) in enumerate(zip(network.layers, dtypes)):
             if layer.op is Op.SUMPOOL2D:
                 s = sum_pool(layer, s)
+                if trace:
+                    trace(t, index, s)
                 continue
             if index == 0:
                 if first_current is None:
@@ -126,6 +128,8 @@ def _run_batch(network: Network, x: np.ndarray, dtypes) -> GoldenResult:
                 state[layer.name] = v
                 continue
             s, state[layer.name] = fire(v, layer.neuron.threshold, layer.neuron.burst)
+            if trace:
+                trace(t, index, s)
             flat = s.reshape(n, math.prod(s.shape[1:]))
             spikes[layer.name][:, t] = flat.sum(axis=1)
             active[layer.name][:, t] = np.count_nonzero(flat, axis=1)
@@ -134,7 +138,7 @@ def _run_batch(network: Network, x: np.ndarray, dtypes) -> GoldenResult:
     return GoldenResult(logits, np.argmax(logits, axis=1), spikes, active, sats)
 
 
-def run(network: Network, x, *, batch_size: int = 512, progress=None) -> GoldenResult:
+def run(network: Network, x, *, batch_size: int = 512, progress=None, trace=None) -> GoldenResult:
     """Run the golden model on images ``x`` of shape ``[N, *input.shape]``.
 
     Parameters
@@ -146,12 +150,16 @@ def run(network: Network, x, *, batch_size: int = 512, progress=None) -> GoldenR
         Images simulated together (memory vs. vectorisation).
     progress : callable, optional
         Called with the number of images finished after each batch.
+    trace : callable, optional
+        Called as ``trace(t, layer_index, s)`` with every spiking or pool
+        layer's output ``s`` (``[batch, *shape]``) at every step, batch by
+        batch in image order (the cycle model's event counts use it).
     """
     x = check_inputs(network, x)
     dtypes = _plan(network)
     parts = []
     for start in range(0, max(len(x), 1), batch_size):
-        parts.append(_run_batch(network, x[start:start + batch_size], dtypes))
+        parts.append(_run_batch(network, x[start:start + batch_size], dtypes, trace))
         if progress:
             progress(len(parts[-1].logits))
     return GoldenResult.concatenate(parts)

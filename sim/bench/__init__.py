@@ -1,0 +1,1 @@
+"""Testbenches: Amaranth-simulator runner, cocotb bench, test networks."""

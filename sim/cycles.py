@@ -1,0 +1,144 @@
+"""The cycle model: exact start-to-done cycles of one inference.
+
+This is the one function that documents the accelerator's timing
+(``docs/architecture.md`` describes the hardware it counts). An inference
+runs the passes of :func:`hwgen.hwplan.build_plan`: ``plan.first`` at
+:math:`t = 0`, ``plan.rest`` at every later step. Each pass takes
+
+.. math:: 1 + N_{tokens} + D
+
+cycles: one to load the walker, one token issued a cycle with no stall, and
+a drain :math:`D` (the lane pipeline ``NeuronLane.latency + 1``, or
+``SCAN_DRAIN`` for a scan). The whole inference takes
+:math:`1 + \\sum_{passes} (1 + N + D)` (the extra cycle is ``done``).
+
+Tokens of a pass, summed over its groups (output position :math:`\\times`
+channel group :math:`g < \\lceil C_{out}/P \\rceil`, over the positions a
+fused pool covers) with :math:`v` the group's valid (unpadded) taps:
+
+* dense conv / linear: :math:`\\max(1, C_{in} v)`;
+* event conv: :math:`\\max(1, \\sum_{taps} \\max(1, n_{tap}))` with
+  :math:`n_{tap}` the non-zero channels at the tap's input position;
+* event linear: :math:`\\max(1, n)`, :math:`n` the non-zero inputs;
+* cached (first layer, :math:`t \\ge 1`): 1;
+* stand-alone sumpool: :math:`\\max(1, v)`;
+* scan (event mode): :math:`C H W` of the scanned input.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hwgen.hwconfig import AccelConfig, Mode
+from hwgen.hwplan import Kind, Pass, Plan, build_plan
+from hwgen.network import Network
+from hwgen.rtl.top import drain_cycles
+
+from .ops import _windows
+
+
+def _covered(q: Pass, per_position: np.ndarray) -> np.ndarray:
+    """Sum of ``per_position [..., oh, ow]`` over the positions the walk visits."""
+    w = q.walk
+    return per_position[..., :w.qh * w.pkh, :w.qw * w.pkw].sum(axis=(-2, -1))
+
+
+def pass_tokens(q: Pass, nonzero: np.ndarray | None, n: int) -> np.ndarray:
+    """Tokens pass ``q`` issues, ``[n]`` images.
+
+    Parameters
+    ----------
+    nonzero : ndarray ``[n, H, W]`` or None
+        Non-zero channel counts per input position (event conv / linear only).
+    """
+    w = q.walk
+    if q.kind is Kind.SCAN:
+        return np.full(n, q.channels * w.ih * w.iw, dtype=np.int64)
+    if q.kind is Kind.CACHED:
+        return np.full(n, w.groups * w.qh * w.pkh * w.qw * w.pkw, dtype=np.int64)
+    if q.kind is Kind.POOL:
+        return np.full(n, w.groups * _covered(q, np.maximum(1, w.valid_taps())), dtype=np.int64)
+    if not q.event:
+        return np.full(n, w.groups * _covered(q, np.maximum(1, q.channels * w.valid_taps())), dtype=np.int64)
+    if q.flat_list:
+        return w.groups * np.maximum(1, nonzero.sum(axis=(1, 2)))
+    cost = np.maximum(1, nonzero)[:, None]                            # [n, 1, H, W]: a tap's tokens
+    taps = _windows(cost, (w.kh, w.kw), (w.sh, w.sw), (w.ph, w.pw))  # padded taps cost 0
+    per_group = np.maximum(1, taps.sum(axis=(-2, -1)))[:, 0]          # [n, oh, ow]
+    return w.groups * _covered(q, per_group)
+
+
+def pass_cycles(plan: Plan, q: Pass, tokens: np.ndarray) -> np.ndarray:
+    """Cycles of one pass: load + tokens + drain."""
+    return 1 + tokens + drain_cycles(q.kind, plan.max_burst)
+
+
+class _Recorder:
+    """Non-zero channel maps ``[N, H, W]`` of every weighted layer's input, per step."""
+
+    def __init__(self, network: Network):
+        self.wanted = {i - 1 for i, layer in enumerate(network.layers) if layer.has_weights and i > 0}
+        self.maps: dict[tuple[int, int], list[np.ndarray]] = {}
+
+    def __call__(self, t: int, index: int, s: np.ndarray):
+        if index in self.wanted:
+            self.maps.setdefault((t, index + 1), []).append(_nonzero(s))
+
+    def get(self, t: int, layer: int) -> np.ndarray:
+        return np.concatenate(self.maps[(t, layer)])
+
+
+def _nonzero(s: np.ndarray) -> np.ndarray:
+    s = s if s.ndim == 4 else s.reshape(len(s), -1, 1, 1)
+    return np.count_nonzero(s, axis=1)
+
+
+def inference_cycles(network: Network, config: AccelConfig, x=None, *, plan: Plan | None = None) -> np.ndarray:
+    """Exact start-to-done cycles of each image's inference, ``[N]`` int64.
+
+    Parameters
+    ----------
+    network : Network
+    config : AccelConfig
+    x : array_like ``[N, *input.shape]``, optional
+        The images; needed in event mode (cycles depend on the spikes), and
+        in dense mode only for ``N`` (default 1).
+    plan : Plan, optional
+        A plan already built for ``network`` and ``config``.
+    """
+    from . import golden
+
+    plan = plan or build_plan(network, config)
+    event = config.mode is Mode.EVENT
+    if x is not None:
+        x = golden.check_inputs(network, x)
+    n = 1 if x is None else len(x)
+    record = None
+    if event:
+        if x is None:
+            raise ValueError("event mode needs the images x")
+        record = _Recorder(network)
+        golden.run(network, x, trace=record)
+    total = np.ones(n, dtype=np.int64)
+    steps = network.timesteps
+    for t in range(steps):
+        for q in (plan.first if t == 0 else plan.rest):
+            nonzero = None
+            if event and q.kind is Kind.CONV:
+                nonzero = _nonzero(x) if q.layer == 0 else record.get(t, q.layer)
+            total += pass_cycles(plan, q, pass_tokens(q, nonzero, n))
+    return total
+
+
+def synaptic_ops(network: Network) -> int:
+    """Multiply-accumulates of one inference (unpadded taps, every step).
+
+    The lower bound of the dense design is ``synaptic_ops / P`` cycles.
+    """
+    plan = build_plan(network, AccelConfig(1))
+    ops = 0
+    for q in plan.first:
+        if q.kind is Kind.CONV:
+            w = q.walk
+            out_c = network.layers[q.layer].weight.shape[0]
+            ops += out_c * int((q.channels * w.valid_taps()).sum())
+    return ops * network.timesteps

@@ -1,0 +1,53 @@
+"""The whole accelerator in Amaranth's simulator: logits and cycles exact."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwgen import load
+from hwgen.hwconfig import AccelConfig
+from hwgen.sim import golden
+from hwgen.sim.bench.amaranth_tb import simulate
+from hwgen.sim.bench.nets import demo_like, images
+from hwgen.sim.cycles import inference_cycles
+from netgen import random_inputs, random_network
+
+CONFIGS = [(1, "dense"), (2, "event"), (3, "dense"), (3, "event")]
+
+
+def check(network, config, x):
+    expected = golden.run(network, x)
+    logits, cycles, edges = simulate(network, config, x)
+    model = inference_cycles(network, config, x)
+    np.testing.assert_array_equal(logits, expected.logits)
+    np.testing.assert_array_equal(cycles, model)        # the cycle counter output
+    np.testing.assert_array_equal(edges, model)         # start -> done edges seen by the bench
+
+
+@pytest.mark.parametrize("lanes,mode", CONFIGS)
+def test_mini_demo_fused_pools(lanes, mode):
+    """Demo shape (conv, fused pool, conv, fused pool, linear, linear), burst 2."""
+    network = demo_like(0, size=8, channels=(3, 4), hidden=5, classes=3, timesteps=3, burst=2)
+    check(network, AccelConfig(lanes, mode), images(0, 1, 8))
+
+
+# Seeds of tests/netgen.py covering pools (stand-alone, overlapping, padded, on pixels),
+# stride, padding, conv output layers, 1-D inputs, signed inputs, T = 1.
+SEEDS = [0, 5, 9, 12, 13, 23, 30, 41]
+
+
+CASES = [(seed, *[(1, "dense"), (3, "event"), (2, "dense"), (2, "event")][i % 4])
+         for i, seed in enumerate(SEEDS)] + [(12, 3, "dense"), (30, 1, "event")]
+
+
+@pytest.mark.parametrize("seed,lanes,mode", CASES)
+def test_random_networks(seed, lanes, mode):
+    network = random_network(seed)
+    check(network, AccelConfig(lanes, mode), random_inputs(network, seed, 2))
+
+
+@pytest.mark.parametrize("mode", ["dense", "event"])
+def test_conformance_mlp(mode):
+    network = load("tests/data/conformance-mlp")
+    x = np.load("tests/data/conformance-mlp/inputs.npy")[:2]
+    check(network, AccelConfig(2, mode), x)
