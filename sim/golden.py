@@ -43,6 +43,9 @@ class GoldenResult:
         Neurons with ``k > 0`` per step (what an event-driven design visits).
     saturations : dict of layer name -> ndarray ``[N]``
         Saturation events of each layer with a membrane or accumulator.
+    step_logits : ndarray of int64, ``[N, T, classes]``
+        The output accumulator after each step: ``step_logits[:, t-1]`` are the
+        logits the same network would give with ``timesteps = t``.
     """
 
     logits: np.ndarray
@@ -50,6 +53,7 @@ class GoldenResult:
     spikes: dict[str, np.ndarray]
     active: dict[str, np.ndarray]
     saturations: dict[str, np.ndarray]
+    step_logits: np.ndarray
 
     def spike_totals(self) -> dict[str, np.ndarray]:
         """Per-layer spike totals over all timesteps, ``[N]`` each."""
@@ -62,7 +66,8 @@ class GoldenResult:
 
         return cls(np.concatenate([p.logits for p in parts]), np.concatenate([p.prediction for p in parts]),
                    cat([p.spikes for p in parts]), cat([p.active for p in parts]),
-                   cat([p.saturations for p in parts]))
+                   cat([p.saturations for p in parts]),
+                   np.concatenate([p.step_logits for p in parts]))
 
 
 def check_inputs(network: Network, x) -> np.ndarray:
@@ -106,7 +111,7 @@ def _run_batch(network: Network, x: np.ndarray, dtypes, trace=None) -> GoldenRes
         if layer.neuron:
             spikes[layer.name] = np.zeros((n, steps), dtype=np.int64)
             active[layer.name] = np.zeros((n, steps), dtype=np.int64)
-    first_current = None
+    first_current, step_logits = None, []
     for t in range(steps):
         s = x
         for index, (layer, dtype) in enumerate(zip(network.layers, dtypes)):
@@ -126,6 +131,7 @@ def _run_batch(network: Network, x: np.ndarray, dtypes, trace=None) -> GoldenRes
             sats[layer.name] += hit.reshape(n, math.prod(hit.shape[1:])).sum(axis=1)
             if layer.neuron is None:
                 state[layer.name] = v
+                step_logits.append(v.reshape(n, math.prod(v.shape[1:])))
                 continue
             s, state[layer.name] = fire(v, layer.neuron.threshold, layer.neuron.burst)
             if trace:
@@ -135,7 +141,8 @@ def _run_batch(network: Network, x: np.ndarray, dtypes, trace=None) -> GoldenRes
             active[layer.name][:, t] = np.count_nonzero(flat, axis=1)
     out = state[network.layers[-1].name]
     logits = out.reshape(n, math.prod(out.shape[1:]))
-    return GoldenResult(logits, np.argmax(logits, axis=1), spikes, active, sats)
+    return GoldenResult(logits, np.argmax(logits, axis=1), spikes, active, sats,
+                        np.stack(step_logits, axis=1))
 
 
 def run(network: Network, x, *, batch_size: int = 512, progress=None, trace=None) -> GoldenResult:
