@@ -57,6 +57,41 @@ def test_exported_functional_forward_equals_sequential():
     assert [layer.name for layer in b.network.layers][::2] == ["conv1", "conv2", "fc"]
 
 
+@pytest.mark.parametrize("how", ["F.relu6", "F.hardtanh", "torch.clamp", "x.clamp", "clamp-min"])
+def test_exported_clips_equal_live_module(how):
+    from test_convert_folds import FunctionalClip
+
+    model = FunctionalClip(how).eval()
+    x = images((6,), 32)
+    live = convert_detailed(model, x, timesteps=4)
+    program = convert_detailed(exported(model, (6,)), x, timesteps=4)
+    same_network(live.network, program.network, names=True)
+    a, b = live.plan[0].act, program.plan[0].act
+    assert (a.kind, a.lam) == (b.kind, b.lam)
+
+
+VARIANTS = {
+    "inplace-dropout2d-identity-padded-pool": lambda: nn.Sequential(
+        nn.Conv2d(2, 3, 3, padding=1), nn.ReLU(inplace=True), nn.Dropout2d(0.2),
+        nn.AvgPool2d(2, stride=2, padding=1), nn.Identity(), nn.Flatten(), nn.Linear(3 * 5 * 5, 2)),
+    "dropout1d-hardtanh": lambda: nn.Sequential(
+        nn.Flatten(), nn.Linear(128, 5), nn.Hardtanh(0, 2), nn.Dropout1d(0.1), nn.Linear(5, 2)),
+    "bn-no-affine-relu6-adaptive": lambda: convnets.eval_model(nn.Sequential(
+        nn.Conv2d(2, 3, 3, bias=False), nn.BatchNorm2d(3, affine=False), nn.ReLU6(inplace=True),
+        nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(), nn.Linear(3, 2))),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_exported_module_variants_equal_live_module(variant):
+    """Module variants whose aten form differs (Dropout1d is unsqueeze/feature_dropout/squeeze)."""
+    torch.manual_seed(46)
+    model = VARIANTS[variant]().eval()
+    x = images((2, 8, 8), 16)
+    live = convert_detailed(model, x, timesteps=2)
+    same_network(live.network, convert_detailed(exported(model, (2, 8, 8)), x, timesteps=2).network, names=True)
+
+
 class Residual(nn.Module):
     def __init__(self):
         super().__init__()

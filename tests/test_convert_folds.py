@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -164,6 +165,34 @@ def test_clip_activations(act, lam):
     assert conversion.plan[0].act.kind is ActKind.CLIP and conversion.lambdas[conversion.plan[0].name] == lam
     pre = convnets.as_float(x) @ model[0].weight.T + model[0].bias
     assert (pre > lam).any() and (pre < 0).any()
+
+
+class FunctionalClip(nn.Module):
+    def __init__(self, how: str):
+        super().__init__()
+        torch.manual_seed(14)
+        self.fc1, self.fc2, self.how = nn.Linear(6, 10), nn.Linear(10, 3), how
+        with torch.no_grad():
+            self.fc1.weight.mul_(8)
+
+    def forward(self, x):
+        x = self.fc1(x)
+        x = {"F.relu6": lambda: F.relu6(x), "F.hardtanh": lambda: F.hardtanh(x, 0.0, 0.75),
+             "torch.clamp": lambda: torch.clamp(x, min=0, max=0.75), "x.clamp": lambda: x.clamp(0, 0.75),
+             "clamp-min": lambda: x.clamp(min=0)}[self.how]()
+        return self.fc2(x)
+
+
+@pytest.mark.parametrize("how, lam", [("F.relu6", 6.0), ("F.hardtanh", 0.75), ("torch.clamp", 0.75),
+                                      ("x.clamp", 0.75), ("clamp-min", None)])
+def test_functional_clips(how, lam):
+    """Functional clips become CLIP with their bound; clamp(min=0) alone is a ReLU."""
+    model = FunctionalClip(how).eval()
+    conversion = check_folded(model, images((6,), 64))
+    act = conversion.plan[0].act
+    assert (act.kind, act.lam) == ((ActKind.CLIP, lam) if lam else (ActKind.RELU, None))
+    if lam:
+        assert conversion.lambdas["fc1"] == lam
 
 
 def test_qcfs():

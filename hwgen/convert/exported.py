@@ -11,6 +11,8 @@ which names layers exactly as :mod:`.trace` does for the live model.
   :class:`~hwgen.nn.Normalize`) are several aten ops; every node called from
   one of them is collapsed back into one record built from the module's
   parameters (``lam``/``levels``, ``p``/``running_max``, ``mean``/``std``).
+  Nodes called from dropout modules and ``nn.Identity`` are dropped the same
+  way (``Dropout1d`` alone becomes unsqueeze, feature_dropout, squeeze).
   The collapsed sub-graph is then run on a test tensor and must agree with
   hwgen's definition of the module, so an edited copy (e.g. QCFS with
   φ ≠ 1/2) is rejected instead of being converted wrongly.
@@ -32,6 +34,11 @@ from .handlers import array, pair
 
 aten = torch.ops.aten
 HWGEN_MODULES = {"hwgen.nn.QCFS": "QCFS", "hwgen.nn.RNL": "RNL", "hwgen.nn.Normalize": "Normalize"}
+#: Modules that are the identity at inference, dropped whatever aten ops they became.
+DROPPED_MODULES = {f"torch.nn.modules.dropout.{name}": name for name in
+                   ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")}
+DROPPED_MODULES["torch.nn.modules.linear.Identity"] = "Identity"
+COLLAPSED = {**HWGEN_MODULES, **DROPPED_MODULES}
 _PASS_THROUGH = ("dropout", "feature_dropout", "alpha_dropout", "clone", "contiguous", "alias", "detach")
 
 
@@ -45,7 +52,7 @@ class _Node:
     def __init__(self, node: fx.Node):
         self.node = node
         stack = [(path, _type_name(kind)) for path, kind in (node.meta.get("nn_module_stack") or {}).values()]
-        self.owner = next(((p, t) for p, t in stack if t in HWGEN_MODULES), None)
+        self.owner = next(((p, t) for p, t in stack if t in COLLAPSED), None)
         path, kind = stack[-1] if stack else ("", "")
         self.op = getattr(node.target, "_opname", None) or getattr(node.target, "__name__", str(node.target))
         self.source = path or node.name
@@ -154,9 +161,16 @@ def _relu(node: _Node, a: dict, const: _Constants):
 
 
 def _clip(node: _Node, low, high):
+    if low is not None and float(low) == 0 and high is None:
+        return [Act(ActKind.RELU, node.source)]
     if low is None or float(low) != 0 or high is None or float(high) <= 0:
         node.fail(f"only a clip to [0, m] with m > 0 converts, got [{low}, {high}]")
     return [Act(ActKind.CLIP, node.source, lam=float(high))]
+
+
+@_handles("relu6", "relu6_")
+def _relu6(node: _Node, a: dict, const: _Constants):
+    return [Act(ActKind.CLIP, node.source, lam=6.0)]
 
 
 @_handles("hardtanh", "hardtanh_")
@@ -247,6 +261,8 @@ def _hwgen_record(path: str, kind: str, const: _Constants, label: str):
 
 def _collapse(nodes: list[fx.Node], entry: fx.Node, exit_: fx.Node, const: _Constants, info: _Node):
     path, type_name = info.owner
+    if type_name in DROPPED_MODULES:
+        return []
     kind = HWGEN_MODULES[type_name]
     label = f"module '{path}' ({kind})"
     record, reference, scale = _hwgen_record(path, kind, const, label)

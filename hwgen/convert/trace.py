@@ -40,6 +40,8 @@ def _name(node: fx.Node) -> str:
 
 
 def _clip(source: str, name: str, low, high):
+    if low == 0 and high is None:
+        return [Act(ActKind.RELU, source)]
     if low != 0 or high is None or high <= 0:
         raise ConversionError(f"'{source}' ({name}): only a clamp to [0, m] with m > 0 converts, got [{low}, {high}]")
     return [Act(ActKind.CLIP, source, lam=float(high))]
