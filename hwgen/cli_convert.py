@@ -112,7 +112,11 @@ def convert(model: Path = typer.Argument(..., help="torch.export program (.pt2)"
             percentile: float = typer.Option(99.99, help="p for --norm percentile, in (0, 100]"),
             input_mean: Optional[str] = typer.Option(None, help="input mean the model expects (x or c1,c2,c3)"),
             input_std: Optional[str] = typer.Option(None, help="input std the model expects (x or c1,c2,c3)")):
-    """Convert a torch.export model to an integer SNN network folder and print a summary."""
+    """Convert a torch.export model to an integer SNN network folder and print a summary.
+
+    MODEL is what torch.export.save(torch.export.export(model.eval(), (example,)), "model.pt2") writes,
+    for a model that sees inputs in [0, 1].
+    """
     options = dict(timesteps=timesteps, weight_bits=weight_bits, input_bits=input_bits,
                    burst=_numbers("--burst", burst, int), v_init=v_init, norm=norm, percentile=percentile,
                    input_mean=_numbers("--input-mean", input_mean, float),
