@@ -50,16 +50,52 @@ def saturate(v: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(v, lo, hi), hit
 
 
-def fire(v: np.ndarray, threshold: int, burst: int) -> tuple[np.ndarray, np.ndarray]:
+def saturate_count(v: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`saturate` of a batch ``[N, ...]``, counting events per row.
+
+    Returns ``(clamped, events)`` with ``events`` int64 ``[N]``. When nothing
+    is out of range (the usual case) ``v`` is returned as it is.
+    """
+    lo, hi = signed_range(bits)
+    if v.size == 0 or (v.min() >= lo and v.max() <= hi):
+        return v, np.zeros(len(v), dtype=np.int64)
+    clamped, hit = saturate(v, bits)
+    return clamped, hit.reshape(len(v), hit[0].size).sum(axis=1)
+
+
+def spike_dtype(burst: int) -> np.dtype:
+    """The narrowest signed dtype holding spike counts ``0..burst``."""
+    return np.dtype(np.int8) if burst <= 127 else np.dtype(np.int64)
+
+
+# Up to this burst cap, k is counted with comparisons (faster than a divide).
+_COMPARE_MAX_BURST = 4
+
+
+def fire(v: np.ndarray, threshold: int, burst: int, *, inplace: bool = False
+         ) -> tuple[np.ndarray, np.ndarray]:
     """Burst IF firing with reset by subtraction.
 
-    .. math:: k = \\mathrm{clamp}(\\lfloor V/\\theta \\rfloor, 0, \\Gamma),
+    .. math:: k = \\mathrm{clamp}(\\lfloor V/\\theta \\rfloor, 0, \\Gamma)
+              = \\sum_{j=1}^{\\Gamma} [V \\ge j\\theta],
               \\qquad V' = V - k\\theta
 
-    Returns ``(k, V')``.
+    (the sum form is used for small ``Γ``: the same integers, no division).
+
+    Returns ``(k, V')``; ``k`` has :func:`spike_dtype` (``int8`` for any
+    practical ``Γ``), ``V'`` the dtype of ``v`` (``v`` itself, updated, when
+    ``inplace``).
     """
-    k = np.clip(np.floor_divide(v, threshold), 0, burst)
-    return k, v - k * threshold
+    if 1 <= burst <= _COMPARE_MAX_BURST:
+        fired = v >= threshold
+        k = fired.view(np.int8)
+        for j in range(2, burst + 1):
+            k = k + (v >= j * threshold)
+        if inplace and burst == 1:
+            return k, np.subtract(v, threshold, out=v, where=fired)
+    else:
+        k = np.clip(np.floor_divide(v, threshold), 0, burst).astype(spike_dtype(burst))
+    return k, v - np.multiply(k, threshold, dtype=v.dtype)
 
 
 def rne(x):

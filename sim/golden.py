@@ -19,11 +19,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from hwgen.errors import HwgenError
-from hwgen.fixedpoint import fire, input_range, saturate
+from hwgen.fixedpoint import fire, input_range, saturate_count
 from hwgen.network import Network, Op
 
 from .ops import matmul_dtype, sum_pool, weighted_sum
@@ -127,13 +129,13 @@ def _run_batch(network: Network, x: np.ndarray, dtypes, trace=None) -> GoldenRes
             else:
                 current = weighted_sum(layer, s, dtype)
             bits = layer.neuron.v_bits if layer.neuron else layer.acc_bits
-            v, hit = saturate(state[layer.name] + current, bits)
-            sats[layer.name] += hit.reshape(n, math.prod(hit.shape[1:])).sum(axis=1)
+            v, events = saturate_count(state[layer.name] + current, bits)
+            sats[layer.name] += events
             if layer.neuron is None:
                 state[layer.name] = v
                 step_logits.append(v.reshape(n, math.prod(v.shape[1:])))
                 continue
-            s, state[layer.name] = fire(v, layer.neuron.threshold, layer.neuron.burst)
+            s, state[layer.name] = fire(v, layer.neuron.threshold, layer.neuron.burst, inplace=True)
             if trace:
                 trace(t, index, s)
             flat = s.reshape(n, math.prod(s.shape[1:]))
@@ -164,9 +166,14 @@ def run(network: Network, x, *, batch_size: int = 512, progress=None, trace=None
     """
     x = check_inputs(network, x)
     dtypes = _plan(network)
+    batches = [x[start:start + batch_size] for start in range(0, max(len(x), 1), batch_size)]
+    workers = 1 if trace is not None else min(len(batches), os.cpu_count() or 1)
     parts = []
-    for start in range(0, max(len(x), 1), batch_size):
-        parts.append(_run_batch(network, x[start:start + batch_size], dtypes, trace))
-        if progress:
-            progress(len(parts[-1].logits))
+    # numpy releases the GIL in its loops, so batches run in parallel threads;
+    # with a trace hook they run in order on this thread.
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for part in pool.map(lambda batch: _run_batch(network, batch, dtypes, trace), batches):
+            parts.append(part)
+            if progress:
+                progress(len(part.logits))
     return GoldenResult.concatenate(parts)

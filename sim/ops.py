@@ -46,9 +46,10 @@ def weighted_sum(layer: Layer, s_in: np.ndarray, dtype: np.dtype) -> np.ndarray:
     else:
         win = _windows(s_in.astype(dtype), weight.shape[2:], layer.stride, layer.padding)
         _, c, ho, wo, kh, kw = win.shape
-        cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * kh * kw)
-        current = (cols @ weight.reshape(weight.shape[0], -1).T.astype(dtype))
-        current = current.reshape(n, ho, wo, -1).transpose(0, 3, 1, 2)
+        # im2col as [C·kh·kw, N·Ho·Wo]: the copy runs along contiguous rows.
+        cols = win.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * ho * wo)
+        current = weight.reshape(weight.shape[0], c * kh * kw).astype(dtype) @ cols
+        current = current.reshape(-1, n, ho, wo).transpose(1, 0, 2, 3)
     current = current.astype(np.int64)
     if layer.bias is not None:
         current += layer.bias.reshape((1, -1) + (1,) * (current.ndim - 2))
@@ -57,4 +58,13 @@ def weighted_sum(layer: Layer, s_in: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def sum_pool(layer: Layer, s_in: np.ndarray) -> np.ndarray:
     """``sumpool2d``: exact sum of counts over each window (zero padding)."""
-    return _windows(s_in.astype(np.int64), layer.kernel, layer.stride, layer.padding).sum(axis=(4, 5))
+    (kh, kw), (sh, sw), (ph, pw) = layer.kernel, layer.stride, layer.padding
+    x = s_in
+    if ph or pw:
+        x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    ho, wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    out = np.zeros(x.shape[:2] + (ho, wo), dtype=np.int64)   # exact: counts are small
+    for i in range(kh):          # one strided slice per window offset
+        for j in range(kw):
+            out += x[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+    return out
