@@ -144,7 +144,7 @@ def train(config: TrainConfig, data: Split,
             loss.backward()
             optimiser.step()
             schedule.step()
-            total += float(loss) * len(index)
+            total += loss.item() * len(index)
         if on_epoch:
             on_epoch(epoch, total / len(data))
     return model.eval()
