@@ -47,8 +47,11 @@ def run(net_dir: Path = NetDir,
         input: Path = typer.Option(..., "--input", "-i", help="images .npy, [N, *input.shape], integers"),
         output: Path = typer.Option(..., "--output", "-o", help="results .npz"),
         labels: Optional[Path] = typer.Option(None, help="labels .npy, to print accuracy"),
-        batch_size: int = typer.Option(512, min=1)):
-    """Run the bit-exact golden model; write logits, predictions, spike totals."""
+        batch_size: int = typer.Option(512, min=1),
+        lanes: Optional[int] = typer.Option(None, "--lanes", help="also give the accelerator's cycles [N]"),
+        mode: str = typer.Option("dense", "--mode", help="dense | event (with --lanes)")):
+    """Run the bit-exact golden model; write logits, predictions, spike totals
+    (and, with ``--lanes``, each image's accelerator ``cycles``)."""
     from .netfile import load
     from .sim import golden
     from .sim.results import save_results
@@ -56,8 +59,16 @@ def run(net_dir: Path = NetDir,
     network = load(net_dir)
     x = load_inputs(input)
     result = golden.run(network, x, batch_size=batch_size)
-    save_results(output, result)
+    extra = {}
+    if lanes is not None:
+        from .hwconfig import AccelConfig
+        from .sim.cycles import inference_cycles
+
+        extra["cycles"] = inference_cycles(network, AccelConfig(lanes, mode), x)
+    save_results(output, result, **extra)
     summary = {"images": int(len(x)), "output": str(output)}
+    if lanes is not None:
+        summary["cycles"] = extra["cycles"].tolist()
     if labels is not None:
         y = load_inputs(labels)
         if y.shape != (len(x),):

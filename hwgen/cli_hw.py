@@ -1,4 +1,54 @@
-"""Hardware verbs: ``hwgen generate`` and ``hwgen verify``."""
+"""Hardware verbs: ``hwgen generate`` and ``hwgen verify`` (thin: parse, call, print)."""
 from __future__ import annotations
 
-from .cli import app  # noqa: F401
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .cli import NetDir, app, load_inputs
+from .errors import HwgenError
+
+Lanes = typer.Option(1, "--lanes", "-p", help="neuron lanes P (output neurons in parallel)")
+ModeOpt = typer.Option("dense", "--mode", "-m", help="dense | event")
+
+
+def _config(lanes: int, mode: str):
+    from .hwconfig import AccelConfig
+
+    return AccelConfig(lanes, mode)
+
+
+@app.command()
+def generate(net_dir: Path = NetDir,
+             out_dir: Path = typer.Option(..., "--output", "-o", help="folder for hwgen_accel.v/.json"),
+             lanes: int = Lanes, mode: str = ModeOpt):
+    """Write the accelerator's Verilog and a JSON of its parameters and memory sizes."""
+    from .generate import generate as run_generate
+    from .netfile import load
+
+    config = _config(lanes, mode)
+    written = run_generate(load(net_dir), out_dir, config)
+    typer.echo(json.dumps({name: str(path) for name, path in written.items()}))
+
+
+@app.command()
+def verify(net_dir: Path = NetDir,
+           input: Path = typer.Option(..., "--input", "-i", help="images .npy, [N, *input.shape]"),
+           sim: str = typer.Option("icarus", "--sim", help="icarus | verilator"),
+           lanes: int = Lanes, mode: str = ModeOpt,
+           report: Optional[Path] = typer.Option(None, "--report", help="write the JSON report here"),
+           build_dir: Optional[Path] = typer.Option(None, "--build-dir", help="keep the simulator build here")):
+    """Simulate the generated Verilog on images; compare logits and cycles exactly."""
+    from .hwverify import verify as run_verify
+    from .netfile import load
+
+    config = _config(lanes, mode)
+    result = run_verify(load(net_dir), load_inputs(input), config, sim, build_dir=build_dir)
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    typer.echo(result.summary())
+    if not result.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,155 @@
+"""Accelerator benchmark: cycles vs the lower bound, event vs dense, simulator speed.
+
+Usage::
+
+    .venv/bin/python benchmarks/rtl_cycles.py [--images 100] [--verify-images 3] [--full 0]
+
+On the demo-shaped network (:func:`hwgen.sim.bench.nets.demo_like`: conv
+1->8 3x3 pad 1, avgpool 2, conv 8->16, avgpool 2, linear 784->64, linear
+64->10, T = 4, random int8 weights with calibrated thresholds) and
+Fashion-MNIST-like blob images:
+
+* cycles from the cycle model at P in {1, 4, 16}, dense and event, against
+  the lower bound ``synaptic_ops / P`` (every MAC of every step) and the
+  tighter ``ops' / P`` that counts the time-invariant first layer once;
+* event mode: the measured input density of each weighted layer and the
+  speed-up it predicts, against the cycle model's;
+* the same cocotb bench on Icarus and Verilator (``--verify-images``
+  images, P = 16 dense): 0 mismatches and the run-time ratio;
+* ``--full N``: N images on Verilator in both modes (0 mismatches).
+
+Writes ``benchmarks/results/rtl_cycles.json`` and ``.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hwgen.hwconfig import AccelConfig
+from hwgen.hwplan import Kind, build_plan
+from hwgen.hwverify import verify
+from hwgen.sim import golden
+from hwgen.sim.bench.nets import demo_like, images
+from hwgen.sim.cycles import _nonzero, _Recorder, inference_cycles, pass_tokens, synaptic_ops
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def densities(network, x) -> dict[int, float]:
+    """Non-zero fraction of each weighted layer's input, averaged over steps and images."""
+    record = _Recorder(network)
+    golden.run(network, x, trace=record)
+    shapes = network.shapes
+    out = {}
+    for index, layer in enumerate(network.layers):
+        if not layer.has_weights:
+            continue
+        size = int(np.prod(shapes[index]))
+        if index == 0:
+            out[index] = float(np.count_nonzero(x) / x.size)
+        else:
+            maps = [record.get(t, index).sum() for t in range(network.timesteps)]
+            out[index] = float(sum(maps) / (size * len(x) * network.timesteps))
+    return out
+
+
+def cycle_table(network, x) -> dict:
+    ops = synaptic_ops(network)
+    first = network.layers[0]
+    first_ops = ops // network.timesteps
+    plan1 = build_plan(network, AccelConfig(1))
+    layer0 = next(q for q in plan1.first if q.kind is Kind.CONV and q.layer == 0)
+    first_ops = first.weight.shape[0] * int((layer0.channels * layer0.walk.valid_taps()).sum())
+    tight = ops - (network.timesteps - 1) * first_ops
+    rows, rho = [], densities(network, x)
+    for lanes in (1, 4, 16):
+        dense = int(inference_cycles(network, AccelConfig(lanes), x[:1])[0])
+        event = inference_cycles(network, AccelConfig(lanes, "event"), x)
+        plan = build_plan(network, AccelConfig(lanes))
+        dense_tokens, predicted = 0.0, 0.0
+        for t in range(network.timesteps):
+            for q in plan.first if t == 0 else plan.rest:
+                tokens = float(pass_tokens(q, None, 1)[0])
+                dense_tokens += tokens
+                predicted += tokens * (rho[q.layer] if q.kind is Kind.CONV else 1.0)
+        rows.append({"lanes": lanes, "dense_cycles": dense, "bound": ops / lanes, "ratio": dense / (ops / lanes),
+                     "tight_bound": tight / lanes, "tight_ratio": dense / (tight / lanes),
+                     "event_cycles_mean": float(event.mean()), "event_cycles_min": int(event.min()),
+                     "event_cycles_max": int(event.max()), "event_speedup": dense / float(event.mean()),
+                     "density_predicted_speedup": dense_tokens / predicted})
+    return {"synaptic_ops": ops, "synaptic_ops_first_layer_once": tight, "input_density": rho, "rows": rows}
+
+
+def simulator_speed(network, x, count: int) -> dict:
+    out = {}
+    for sim in ("icarus", "verilator"):
+        result = verify(network, x[:count], AccelConfig(16), sim)
+        out[sim] = {"ok": result.ok, "images": result.images, "mismatches": len(result.mismatches),
+                    "cycle_mismatches": len(result.cycle_mismatches), "build_seconds": result.build_seconds,
+                    "run_seconds": result.run_seconds, "cycles": result.cycles[:1]}
+    out["icarus_over_verilator_run_time"] = out["icarus"]["run_seconds"] / out["verilator"]["run_seconds"]
+    return out
+
+
+def full_runs(network, x, count: int) -> dict:
+    out = {}
+    for mode in ("dense", "event"):
+        start = time.perf_counter()
+        result = verify(network, x[:count], AccelConfig(16, mode), "verilator")
+        out[mode] = {"ok": result.ok, "images": result.images, "mismatches": len(result.mismatches),
+                     "cycle_mismatches": len(result.cycle_mismatches), "seconds": time.perf_counter() - start}
+    return out
+
+
+def markdown(doc: dict) -> str:
+    lines = ["# RTL cycles (demo-shaped network, T = 4)", "",
+             f"synaptic ops / inference: {doc['cycles']['synaptic_ops']} "
+             f"(first layer once: {doc['cycles']['synaptic_ops_first_layer_once']})", "",
+             "| P | dense cycles | ops/P | ratio | ratio (first layer once) | event mean | event speed-up "
+             "| density-predicted |", "|---|---|---|---|---|---|---|---|"]
+    for r in doc["cycles"]["rows"]:
+        lines.append(f"| {r['lanes']} | {r['dense_cycles']} | {r['bound']:.0f} | {r['ratio']:.3f} | "
+                     f"{r['tight_ratio']:.3f} | {r['event_cycles_mean']:.0f} | {r['event_speedup']:.2f}x | "
+                     f"{r['density_predicted_speedup']:.2f}x |")
+    lines += ["", f"input density per weighted layer: {doc['cycles']['input_density']}"]
+    if "simulators" in doc:
+        s = doc["simulators"]
+        lines += ["", f"Icarus vs Verilator, same bench, {s['icarus']['images']} images at P = 16 dense: "
+                      f"run {s['icarus']['run_seconds']:.1f} s vs {s['verilator']['run_seconds']:.1f} s "
+                      f"= **{s['icarus_over_verilator_run_time']:.1f}x**; mismatches "
+                      f"{s['icarus']['mismatches']}/{s['verilator']['mismatches']}, cycle mismatches "
+                      f"{s['icarus']['cycle_mismatches']}/{s['verilator']['cycle_mismatches']}"]
+    if "full" in doc:
+        for mode, r in doc["full"].items():
+            lines.append(f"Verilator {mode} P=16: {r['images']} images, {r['mismatches']} mismatches, "
+                         f"{r['cycle_mismatches']} cycle mismatches ({r['seconds']:.0f} s)")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=100)
+    parser.add_argument("--verify-images", type=int, default=3)
+    parser.add_argument("--full", type=int, default=0)
+    args = parser.parse_args()
+    network = demo_like(0)
+    x = images(0, max(args.images, args.verify_images, args.full))
+    doc = {"network": "demo_like(0): conv8-pool-conv16-pool-fc64-fc10, T=4", "host": platform.node(),
+           "cycles": cycle_table(network, x[:args.images])}
+    if args.verify_images:
+        doc["simulators"] = simulator_speed(network, x, args.verify_images)
+    if args.full:
+        doc["full"] = full_runs(network, x, args.full)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "rtl_cycles.json").write_text(json.dumps(doc, indent=1) + "\n")
+    (RESULTS / "rtl_cycles.md").write_text(markdown(doc))
+    print(markdown(doc))
+
+
+if __name__ == "__main__":
+    main()

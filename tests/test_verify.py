@@ -1,0 +1,99 @@
+"""Verilog generation and cocotb verification on Icarus and Verilator."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hwgen import load
+from hwgen.generate import generate
+from hwgen.hwconfig import AccelConfig
+from hwgen.hwverify import icarus_source, verify
+from hwgen.sim.bench.nets import demo_like, images
+from netgen import random_inputs, random_network
+
+CNN, MLP = "tests/data/conformance-cnn", "tests/data/conformance-mlp"
+
+
+HWGEN = [sys.executable, "-c", "from hwgen.cli import main; main()"]
+
+
+def hwgen_cli(*args):
+    return subprocess.run([*HWGEN, *map(str, args)], capture_output=True, text=True)
+
+
+def test_generate_is_byte_identical(tmp_path):
+    network = load(MLP)
+    first = generate(network, tmp_path / "a", AccelConfig(2, "event"))
+    second = generate(network, tmp_path / "b", AccelConfig(2, "event"))
+    for name in first:
+        assert first[name].read_bytes() == second[name].read_bytes()
+    doc = json.loads(first["hwgen_accel.json"].read_text())
+    assert doc["config"] == {"lanes": 2, "mode": "event"}
+    assert doc["memories"]["weight_rom"]["banks"] == 2 and doc["classes"] == 10 or doc["classes"] > 0
+    assert "module hwgen_accel" in first["hwgen_accel.v"].read_text()
+    assert "initial #0" in icarus_source(first["hwgen_accel.v"].read_text())
+
+
+@pytest.mark.parametrize("args", [["--lanes", "0"], ["--mode", "sparse"]])
+def test_generate_bad_input_is_one_line_exit_2(tmp_path, args):
+    done = hwgen_cli("generate", MLP, "-o", tmp_path / "out", *args)
+    assert done.returncode == 2
+    assert done.stderr.startswith("hwgen: error:") and done.stderr.count("\n") == 1
+
+
+def test_generate_cli_and_missing_network(tmp_path):
+    done = hwgen_cli("generate", MLP, "-o", tmp_path / "out", "--lanes", "3")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "hwgen_accel.v").is_file()
+    assert hwgen_cli("generate", tmp_path / "nothing", "-o", tmp_path / "o2").returncode == 2
+
+
+def test_verify_cli_icarus_report(tmp_path):
+    x = np.load(f"{MLP}/inputs.npy")[:3]
+    np.save(tmp_path / "x.npy", x)
+    done = hwgen_cli("verify", MLP, "--input", tmp_path / "x.npy", "--sim", "icarus", "--lanes", "2",
+                     "--mode", "event", "--report", tmp_path / "r.json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["images"] == 3 and report["mismatches"] == [] and report["cycle_mismatches"] == []
+    assert len(report["cycles"]) == 3
+
+
+@pytest.mark.parametrize("simulator,lanes,mode", [("icarus", 3, "dense"), ("verilator", 2, "event")])
+def test_conformance_cnn(simulator, lanes, mode):
+    x = np.load(f"{CNN}/inputs.npy")[:2]
+    result = verify(load(CNN), x, AccelConfig(lanes, mode), simulator)
+    assert result.ok, result.summary()
+    np.testing.assert_array_equal(np.load(f"{CNN}/expected_logits.npy")[:2].shape[0], 2)
+
+
+@pytest.mark.parametrize("simulator,seed,lanes,mode", [("icarus", 30, 2, "event"), ("icarus", 9, 1, "dense"),
+                                                       ("icarus", 12, 3, "dense")])
+def test_random_network(simulator, seed, lanes, mode):
+    """Pools (stand-alone, padded, on pixels), stride, padding, burst up to 4."""
+    network = random_network(seed)
+    result = verify(network, random_inputs(network, seed, 3), AccelConfig(lanes, mode), simulator)
+    assert result.ok, result.summary()
+
+
+def test_verify_reports_mismatches(monkeypatch):
+    """A wrong expectation is reported with the image, output, expected and got."""
+    import hwgen.sim.golden as golden
+
+    network = demo_like(0, size=8, channels=(2, 2), hidden=3, classes=2, timesteps=2)
+    real = golden.run
+
+    def off_by_one(net, x, **kw):
+        result = real(net, x, **kw)
+        result.logits = result.logits + 1
+        return result
+
+    monkeypatch.setattr(golden, "run", off_by_one)
+    result = verify(network, images(0, 1, 8), AccelConfig(1), "icarus")
+    assert not result.ok and len(result.mismatches) == 2
+    assert result.mismatches[0][:2] == (0, 0) and result.mismatches[0][2] == result.mismatches[0][3] + 1
+    assert "expected" in result.summary()
