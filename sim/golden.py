@@ -25,7 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from hwgen.errors import HwgenError
-from hwgen.fixedpoint import fire, input_range, saturate_count
+from hwgen.fixedpoint import (accumulator_range, current_bounds, fire, input_range, membrane_range,
+                              saturate_count, signed_range)
 from hwgen.network import Network, Op
 
 from .ops import matmul_dtype, sum_pool, weighted_sum
@@ -101,7 +102,35 @@ def _plan(network: Network) -> list[np.dtype | None]:
     return dtypes
 
 
-def _run_batch(network: Network, x: np.ndarray, dtypes, trace=None) -> GoldenResult:
+def _unsaturable(network: Network) -> list[bool]:
+    """Per layer: True where worst-case bounds prove ``sat`` is the identity.
+
+    Uses the converter's own bounds (:func:`~hwgen.fixedpoint.current_bounds`,
+    :func:`~hwgen.fixedpoint.membrane_range`); the golden model then skips the
+    range check for that layer. Inputs are in range (:func:`check_inputs`).
+    """
+    lo, hi = input_range(network.input.bits, network.input.signed)
+    proofs = []
+    for layer in network.layers:
+        if layer.op is Op.SUMPOOL2D:
+            area = layer.kernel[0] * layer.kernel[1]
+            lo, hi = min(lo, lo * area), hi * area
+            proofs.append(False)
+            continue
+        i_lo, i_hi = current_bounds(layer.weight, layer.bias, lo, hi)
+        if layer.neuron is None:
+            v_lo, v_hi = accumulator_range(i_lo, i_hi, network.timesteps)
+            bits = layer.acc_bits
+        else:
+            n = layer.neuron
+            v_lo, v_hi = membrane_range(i_lo, i_hi, n.threshold, n.v_init, n.burst, network.timesteps)
+            bits, (lo, hi) = n.v_bits, (0, n.burst)
+        s_lo, s_hi = signed_range(bits)
+        proofs.append(s_lo <= v_lo and v_hi <= s_hi)
+    return proofs
+
+
+def _run_batch(network: Network, x: np.ndarray, dtypes, trace=None, unsaturable=None) -> GoldenResult:
     n, steps = x.shape[0], network.timesteps
     shapes = network.shapes
     state, spikes, active, sats = {}, {}, {}, {}
@@ -129,8 +158,11 @@ def _run_batch(network: Network, x: np.ndarray, dtypes, trace=None) -> GoldenRes
             else:
                 current = weighted_sum(layer, s, dtype)
             bits = layer.neuron.v_bits if layer.neuron else layer.acc_bits
-            v, events = saturate_count(state[layer.name] + current, bits)
-            sats[layer.name] += events
+            if unsaturable and unsaturable[index]:
+                v = state[layer.name] + current
+            else:
+                v, events = saturate_count(state[layer.name] + current, bits)
+                sats[layer.name] += events
             if layer.neuron is None:
                 state[layer.name] = v
                 step_logits.append(v.reshape(n, math.prod(v.shape[1:])))
@@ -165,14 +197,14 @@ def run(network: Network, x, *, batch_size: int = 512, progress=None, trace=None
         batch in image order (the cycle model's event counts use it).
     """
     x = check_inputs(network, x)
-    dtypes = _plan(network)
+    dtypes, unsaturable = _plan(network), _unsaturable(network)
     batches = [x[start:start + batch_size] for start in range(0, max(len(x), 1), batch_size)]
     workers = 1 if trace is not None else min(len(batches), os.cpu_count() or 1)
     parts = []
     # numpy releases the GIL in its loops, so batches run in parallel threads;
     # with a trace hook they run in order on this thread.
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for part in pool.map(lambda batch: _run_batch(network, batch, dtypes, trace), batches):
+        for part in pool.map(lambda batch: _run_batch(network, batch, dtypes, trace, unsaturable), batches):
             parts.append(part)
             if progress:
                 progress(len(part.logits))
