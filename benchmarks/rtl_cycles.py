@@ -35,7 +35,7 @@ from hwgen.hwplan import Kind, build_plan
 from hwgen.hwverify import verify
 from hwgen.sim import golden
 from hwgen.sim.bench.nets import demo_like, images
-from hwgen.sim.cycles import _nonzero, _Recorder, inference_cycles, pass_tokens, synaptic_ops
+from hwgen.sim.cycles import _Recorder, inference_cycles, pass_tokens, synaptic_ops
 
 RESULTS = Path(__file__).parent / "results"
 

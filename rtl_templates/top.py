@@ -25,6 +25,7 @@ from hwgen.hwconfig import Mode
 from hwgen.hwplan import Kind, Plan
 
 from .lane import NeuronLane
+from .scanner import Scanner
 from .walker import COUNTERS, init_state, walker_logic, walker_signals
 
 #: Drain cycles after the last token of a SCAN pass.
@@ -102,6 +103,8 @@ class Accelerator(wiring.Component):
         e_idx = Signal(abits)
         cb, cd = Signal(range(P)), Signal(abits)
         saved = {k: Signal.like(der[k], name=f"e_{k}") for k in der}
+        issuing, begin, scan_end = Signal(), Signal(), Signal()
+        kind = {k: Signal(name=f"is_{k.value}") for k in Kind}
         # Event list memories.
         if event:
             ebits = plan.index_bits + vb
@@ -109,9 +112,15 @@ class Accelerator(wiring.Component):
             omem = Memory(shape=2 * abits, depth=plan.offsets_depth, init=[])
             m.submodules.lmem, m.submodules.omem = lmem, omem
             l_rd, l_wr, o_rd, o_wr = lmem.read_port(), lmem.write_port(), omem.read_port(), omem.write_port()
-            wp, pstart = Signal(abits), Signal(abits)
+            scans = {i: (q.channels, q.walk.ih, q.walk.iw, q.flat_list) for i, q in enumerate(passes)
+                     if q.kind is Kind.SCAN}
+            m.submodules.scanner = scan = Scanner(lanes=P, value_bits=vb, addr_bits=abits,
+                                                  index_bits=plan.index_bits, scans=scans)
+            m.d.comb += [scan.pass_index.eq(pidx), scan.begin.eq(begin & kind[Kind.SCAN]),
+                         scan.active.eq(issuing & kind[Kind.SCAN]),
+                         l_wr.addr.eq(scan.list_addr), l_wr.data.eq(scan.list_data), l_wr.en.eq(scan.list_en),
+                         o_wr.addr.eq(scan.off_addr), o_wr.data.eq(scan.off_data), o_wr.en.eq(scan.off_en)]
         # Per-pass constants.
-        kind = {k: Signal(name=f"is_{k.value}") for k in Kind}
         pc = dict(src=Signal(2), dst=Signal(2), has_dst=Signal(), channels=Signal(abits), hw=Signal(abits),
                   kk=Signal(abits), drain=Signal.like(dcount), is_event=Signal(), flat=Signal())
         with m.Switch(pidx):
@@ -131,7 +140,6 @@ class Accelerator(wiring.Component):
         count = Signal(abits)
         idx_cur, cb_cur, cd_cur = Signal(abits), Signal(range(P)), Signal(abits)
         pair = {k: Mux(load, der[k], saved[k]) for k in der}
-        issuing = Signal()
         cycles = Signal(32)
         m.d.comb += self.cycles.eq(cycles)
         with m.FSM():
@@ -140,20 +148,18 @@ class Accelerator(wiring.Component):
                     m.d.sync += [pidx.eq(0), t.eq(0), cycles.eq(1)]
                     m.next = "BEGIN"
             with m.State("BEGIN"):
-                m.d.comb += self.busy.eq(1)
+                m.d.comb += [self.busy.eq(1), begin.eq(1)]
                 m.d.sync += cycles.eq(cycles + 1)
                 with m.Switch(pidx):
                     for i, q in enumerate(passes):
                         with m.Case(i):
                             m.d.sync += [cur[k].eq(v) for k, v in init_state(q).items()]
                 m.d.sync += e_rem.eq(0)
-                if event:
-                    m.d.sync += [wp.eq(0), pstart.eq(0)]
                 m.next = "ISSUE"
             with m.State("ISSUE"):
                 m.d.comb += [self.busy.eq(1), issuing.eq(1)]
                 m.d.sync += cycles.eq(cycles + 1)
-                with m.If(pass_end):
+                with m.If(pass_end | scan_end):
                     m.d.sync += dcount.eq(pc["drain"] - 1)
                     m.next = "DRAIN"
             with m.State("DRAIN"):
@@ -196,13 +202,18 @@ class Accelerator(wiring.Component):
         first_idx = Mux(pc["is_event"], off_start, 0) if event else 0
         m.d.comb += [idx_cur.eq(Mux(load, first_idx, e_idx)), cb_cur.eq(Mux(load, 0, cb)),
                      cd_cur.eq(Mux(load, 0, cd))]
-        m.d.comb += pass_end.eq(issuing & pair["final"] & (rem_after == 0))
+        m.d.comb += pass_end.eq(issuing & pair["final"] & (rem_after == 0) & ~kind[Kind.SCAN])
+        if event:
+            m.d.comb += scan_end.eq(issuing & kind[Kind.SCAN] & scan.end)
         with m.If(issuing):
             m.d.sync += [e_rem.eq(rem_after), e_idx.eq(idx_cur + 1)]
             m.d.sync += [cb.eq(Mux(cb_cur == P - 1, 0, cb_cur + 1)), cd.eq(Mux(cb_cur == P - 1, cd_cur + 1, cd_cur))]
         # Reads at issue.
         rd_addr = Signal(abits)
         m.d.comb += rd_addr.eq(Mux(kind[Kind.POOL], pair["g_out"], cd_cur) * pc["hw"] + pair["pos"])
+        if event:
+            with m.If(kind[Kind.SCAN]):
+                m.d.comb += rd_addr.eq(scan.rd_addr)
         for banks in bufs:
             for rd, _ in banks:
                 m.d.comb += rd.addr.eq(rd_addr)
@@ -242,20 +253,7 @@ class Accelerator(wiring.Component):
             e_index, e_value = l_rd.data[vb:], l_rd.data[:vb].as_signed()
             with m.If(pc["is_event"]):
                 m.d.comb += [value.eq(e_value), wofs.eq(e_index * pc["kk"] + tok["tap_off"])]
-            # Scan writer.
-            nz = Signal()
-            wp_new = Signal(abits)
-            eidx = Mux(pc["flat"], tok["c"] * pc["hw"] + tok["pos"], tok["c"])
-            m.d.comb += [nz.eq(tok["valid"] & kind[Kind.SCAN] & (bsel != 0)), wp_new.eq(wp + nz),
-                         l_wr.addr.eq(wp), l_wr.data.eq(Cat(bsel, eidx)), l_wr.en.eq(nz)]
-            with m.If(tok["valid"] & kind[Kind.SCAN]):
-                m.d.sync += wp.eq(wp_new)
-                with m.If(tok["last_tap"] & ~pc["flat"]):
-                    m.d.comb += [o_wr.addr.eq(tok["pos"]), o_wr.data.eq(Cat(pstart[:abits], (wp_new - pstart)[:abits])),
-                                 o_wr.en.eq(1)]
-                    m.d.sync += pstart.eq(wp_new)
-                with m.If(tok["final"] & pc["flat"]):
-                    m.d.comb += [o_wr.addr.eq(0), o_wr.data.eq(Cat(Const(0, abits), wp_new)), o_wr.en.eq(1)]
+            m.d.comb += [scan.rd_data[lane_index].eq(srcdata[lane_index]) for lane_index in range(P)]
         to_lanes = tok["valid"] & ~kind[Kind.SCAN]
         for lane_index, lane in enumerate(lanes):
             own = srcdata[lane_index]

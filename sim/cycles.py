@@ -22,7 +22,9 @@ fused pool covers) with :math:`v` the group's valid (unpadded) taps:
 * event linear: :math:`\\max(1, n)`, :math:`n` the non-zero inputs;
 * cached (first layer, :math:`t \\ge 1`): 1;
 * stand-alone sumpool: :math:`\\max(1, v)`;
-* scan (event mode): :math:`C H W` of the scanned input.
+* scan (event mode): :math:`\sum_{pos, cd} \max(1, n_{cd,pos})` over the
+  input positions and channel groups :math:`cd < \lceil C/P \rceil` (``P``
+  channels are read at once, their non-zeros written one a cycle).
 """
 from __future__ import annotations
 
@@ -42,17 +44,25 @@ def _covered(q: Pass, per_position: np.ndarray) -> np.ndarray:
     return per_position[..., :w.qh * w.pkh, :w.qw * w.pkw].sum(axis=(-2, -1))
 
 
-def pass_tokens(q: Pass, nonzero: np.ndarray | None, n: int) -> np.ndarray:
+def pass_tokens(q: Pass, nonzero: np.ndarray | None, n: int, lanes: int = 1) -> np.ndarray:
     """Tokens pass ``q`` issues, ``[n]`` images.
 
     Parameters
     ----------
-    nonzero : ndarray ``[n, H, W]`` or None
-        Non-zero channel counts per input position (event conv / linear only).
+    nonzero : ndarray or None
+        Event passes only: ``[n, H, W]`` non-zero channel counts per input
+        position (conv, linear), or the ``[n, C, H, W]`` non-zero mask (scan).
+    lanes : int
+        :math:`P` (scan passes read ``P`` channels at once).
     """
     w = q.walk
     if q.kind is Kind.SCAN:
-        return np.full(n, q.channels * w.ih * w.iw, dtype=np.int64)
+        mask = nonzero.reshape(n, q.channels, w.ih * w.iw)
+        groups = -(-q.channels // lanes)
+        padded = np.zeros((n, groups * lanes, w.ih * w.iw), dtype=np.int64)
+        padded[:, :q.channels] = mask
+        per_group = padded.reshape(n, groups, lanes, -1).sum(axis=2)
+        return np.maximum(1, per_group).sum(axis=(1, 2))
     if q.kind is Kind.CACHED:
         return np.full(n, w.groups * w.qh * w.pkh * w.qw * w.pkw, dtype=np.int64)
     if q.kind is Kind.POOL:
@@ -73,7 +83,7 @@ def pass_cycles(plan: Plan, q: Pass, tokens: np.ndarray) -> np.ndarray:
 
 
 class _Recorder:
-    """Non-zero channel maps ``[N, H, W]`` of every weighted layer's input, per step."""
+    """Non-zero masks ``[N, C, H, W]`` of every weighted layer's input, per step."""
 
     def __init__(self, network: Network):
         self.wanted = {i - 1 for i, layer in enumerate(network.layers) if layer.has_weights and i > 0}
@@ -81,15 +91,16 @@ class _Recorder:
 
     def __call__(self, t: int, index: int, s: np.ndarray):
         if index in self.wanted:
-            self.maps.setdefault((t, index + 1), []).append(_nonzero(s))
+            self.maps.setdefault((t, index + 1), []).append(_mask(s))
 
     def get(self, t: int, layer: int) -> np.ndarray:
         return np.concatenate(self.maps[(t, layer)])
 
 
-def _nonzero(s: np.ndarray) -> np.ndarray:
+def _mask(s: np.ndarray) -> np.ndarray:
+    """``[N, C, H, W]`` boolean non-zero mask (a ``[N, F]`` tensor is ``[N, F, 1, 1]``)."""
     s = s if s.ndim == 4 else s.reshape(len(s), -1, 1, 1)
-    return np.count_nonzero(s, axis=1)
+    return s != 0
 
 
 def inference_cycles(network: Network, config: AccelConfig, x=None, *, plan: Plan | None = None) -> np.ndarray:
@@ -123,9 +134,11 @@ def inference_cycles(network: Network, config: AccelConfig, x=None, *, plan: Pla
     for t in range(steps):
         for q in (plan.first if t == 0 else plan.rest):
             nonzero = None
-            if event and q.kind is Kind.CONV:
-                nonzero = _nonzero(x) if q.layer == 0 else record.get(t, q.layer)
-            total += pass_cycles(plan, q, pass_tokens(q, nonzero, n))
+            if event and q.kind in (Kind.CONV, Kind.SCAN):
+                nonzero = _mask(x) if q.layer == 0 else record.get(t, q.layer)
+                if q.kind is Kind.CONV:
+                    nonzero = nonzero.sum(axis=1)
+            total += pass_cycles(plan, q, pass_tokens(q, nonzero, n, config.lanes))
     return total
 
 
