@@ -4,10 +4,11 @@ Usage::
 
     .venv/bin/python benchmarks/rtl_cycles.py [--images 100] [--verify-images 3] [--full 0]
 
-On the demo-shaped network (:func:`hwgen.sim.bench.nets.demo_like`: conv
-1->8 3x3 pad 1, avgpool 2, conv 8->16, avgpool 2, linear 784->64, linear
-64->10, T = 4, random int8 weights with calibrated thresholds) and
-Fashion-MNIST-like blob images:
+On the demo network ``out/demo/network`` with its Fashion-MNIST test images
+(written by ``hwgen demo``) when it exists, else on the same-shaped random
+network (:func:`hwgen.sim.bench.nets.demo_like`: conv 1->8 3x3 pad 1,
+avgpool 2, conv 8->16, avgpool 2, linear 784->64, linear 64->10, T = 4,
+random int8 weights with calibrated thresholds) and blob images:
 
 * cycles from the cycle model at P in {1, 4, 16}, dense and event, against
   the lower bound ``synaptic_ops / P`` (every MAC of every step) and the
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwgen import load
 from hwgen.hwconfig import AccelConfig
 from hwgen.hwplan import Kind, build_plan
 from hwgen.hwverify import verify
@@ -107,7 +109,7 @@ def full_runs(network, x, count: int) -> dict:
 
 
 def markdown(doc: dict) -> str:
-    lines = ["# RTL cycles (demo-shaped network, T = 4)", "",
+    lines = [f"# RTL cycles: {doc['network']}", "",
              f"synaptic ops / inference: {doc['cycles']['synaptic_ops']} "
              f"(first layer once: {doc['cycles']['synaptic_ops_first_layer_once']})", "",
              "| P | dense cycles | ops/P | ratio | ratio (first layer once) | event mean | event speed-up "
@@ -136,10 +138,17 @@ def main():
     parser.add_argument("--images", type=int, default=100)
     parser.add_argument("--verify-images", type=int, default=3)
     parser.add_argument("--full", type=int, default=0)
+    parser.add_argument("--demo", default="out/demo", help="hwgen demo output folder")
     args = parser.parse_args()
-    network = demo_like(0)
-    x = images(0, max(args.images, args.verify_images, args.full))
-    doc = {"network": "demo_like(0): conv8-pool-conv16-pool-fc64-fc10, T=4", "host": platform.node(),
+    count = max(args.images, args.verify_images, args.full)
+    demo = Path(args.demo)
+    if (demo / "network" / "network.json").is_file() and (demo / "test_images.npy").is_file():
+        network, name = load(demo / "network"), f"{demo}/network (hwgen demo, Fashion-MNIST test images)"
+        x = np.load(demo / "test_images.npy")[:count]
+    else:
+        network, name = demo_like(0), "demo_like(0): conv8-pool-conv16-pool-fc64-fc10, T=4, blob images"
+        x = images(0, count)
+    doc = {"network": name, "host": platform.node(),
            "cycles": cycle_table(network, x[:args.images])}
     if args.verify_images:
         doc["simulators"] = simulator_speed(network, x, args.verify_images)

@@ -125,8 +125,20 @@ def _compare(expected_logits, expected_cycles, logits, cycles, result: VerifyRes
 
 
 def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", *,
-           build_dir: str | os.PathLike | None = None) -> VerifyResult:
-    """Simulate the generated accelerator on images ``x``; see the module docstring."""
+           build_dir: str | os.PathLike | None = None, fast_build: bool = False) -> VerifyResult:
+    """Simulate the generated accelerator on images ``x``; see the module docstring.
+
+    Parameters
+    ----------
+    network, x, config, simulator
+        The network, ``[N, *input.shape]`` images, the accelerator and
+        ``"icarus"`` or ``"verilator"``.
+    build_dir : path, optional
+        Keep the generated Verilog, the build and the logs here.
+    fast_build : bool
+        Verilator: compile the model's C++ with ``-O0`` (about half the build
+        time; slower simulation), for short runs such as tests.
+    """
     from cocotb_tools.runner import get_runner
 
     from .generate import TOP, generate
@@ -159,10 +171,18 @@ def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", 
         if simulator == "icarus":
             source = work / f"{TOP}_icarus.v"
             source.write_text(icarus_source((work / f"{TOP}.v").read_text()))
-        if simulator == "verilator" and VERILATOR_MAKEFLAGS not in os.environ.get("MAKEFLAGS", ""):
-            os.environ["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} {VERILATOR_MAKEFLAGS}".strip()
-        runner.build(sources=[source], hdl_toplevel=TOP, build_dir=work / simulator,
-                     timescale=("1ns", "1ps"), build_args=args, always=True, log_file=log)
+        saved = os.environ.get("MAKEFLAGS")
+        if simulator == "verilator":
+            flags = VERILATOR_MAKEFLAGS + (" OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0" if fast_build else "")
+            os.environ["MAKEFLAGS"] = f"{saved or ''} {flags}".strip()
+        try:
+            runner.build(sources=[source], hdl_toplevel=TOP, build_dir=work / simulator,
+                         timescale=("1ns", "1ps"), build_args=args, always=True, log_file=log)
+        finally:
+            if saved is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = saved
         result.build_seconds = time.perf_counter() - start
         bench_in, bench_out = work / "bench_in.npz", work / "bench_out.json"
         np.savez(bench_in, images=x.reshape(len(x), -1), logits=expected, cycles=expected_cycles)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hwgen import load
 from hwgen.hwconfig import AccelConfig
@@ -10,7 +12,7 @@ from hwgen.sim import golden
 from hwgen.sim.bench.amaranth_tb import simulate
 from hwgen.sim.bench.nets import demo_like, images
 from hwgen.sim.cycles import inference_cycles
-from netgen import random_inputs, random_network
+from netgen import networks_and_inputs, random_inputs, random_network
 
 CONFIGS = [(1, "dense"), (2, "event"), (3, "dense"), (3, "event")]
 
@@ -51,3 +53,12 @@ def test_conformance_mlp(mode):
     network = load("tests/data/conformance-mlp")
     x = np.load("tests/data/conformance-mlp/inputs.npy")[:2]
     check(network, AccelConfig(2, mode), x)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_hypothesis_networks(data):
+    """Random tiny networks, any lane count 1..4, either mode."""
+    network, x = data.draw(networks_and_inputs(max_count=2))
+    lanes, mode = data.draw(st.integers(1, 4)), data.draw(st.sampled_from(["dense", "event"]))
+    check(network, AccelConfig(lanes, mode), x)

@@ -66,7 +66,7 @@ def test_verify_cli_icarus_report(tmp_path):
 @pytest.mark.parametrize("simulator,lanes,mode", [("icarus", 3, "dense"), ("verilator", 2, "event")])
 def test_conformance_cnn(simulator, lanes, mode):
     x = np.load(f"{CNN}/inputs.npy")[:2]
-    result = verify(load(CNN), x, AccelConfig(lanes, mode), simulator)
+    result = verify(load(CNN), x, AccelConfig(lanes, mode), simulator, fast_build=True)
     assert result.ok, result.summary()
     np.testing.assert_array_equal(np.load(f"{CNN}/expected_logits.npy")[:2].shape[0], 2)
 
@@ -76,7 +76,8 @@ def test_conformance_cnn(simulator, lanes, mode):
 def test_random_network(simulator, seed, lanes, mode):
     """Pools (stand-alone, padded, on pixels), stride, padding, burst up to 4."""
     network = random_network(seed)
-    result = verify(network, random_inputs(network, seed, 3), AccelConfig(lanes, mode), simulator)
+    x = random_inputs(network, seed, 3)
+    result = verify(network, x, AccelConfig(lanes, mode), simulator, fast_build=True)
     assert result.ok, result.summary()
 
 
@@ -97,3 +98,16 @@ def test_verify_reports_mismatches(monkeypatch):
     assert not result.ok and len(result.mismatches) == 2
     assert result.mismatches[0][:2] == (0, 0) and result.mismatches[0][2] == result.mismatches[0][3] + 1
     assert "expected" in result.summary()
+
+
+def test_run_cli_adds_cycles(tmp_path):
+    from hwgen.sim.cycles import inference_cycles
+
+    x = np.load(f"{MLP}/inputs.npy")[:3]
+    np.save(tmp_path / "x.npy", x)
+    done = hwgen_cli("run", MLP, "-i", tmp_path / "x.npy", "-o", tmp_path / "r.npz", "--lanes", "2",
+                     "--mode", "event")
+    assert done.returncode == 0, done.stderr
+    expected = inference_cycles(load(MLP), AccelConfig(2, "event"), x).tolist()
+    assert json.loads(done.stdout)["cycles"] == expected
+    assert np.load(tmp_path / "r.npz")["cycles"].tolist() == expected
