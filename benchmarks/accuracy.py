@@ -12,6 +12,7 @@ Run: ``make bench`` or ``.venv/bin/python benchmarks/accuracy.py [--quick]``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -30,21 +31,23 @@ from hwgen.train import Activation, TrainConfig, trained_model
 RESULTS = Path(__file__).parent / "results"
 
 
-def _models(train_split, log):
+def _models(train_split, log, activations):
     """(name, model, sweep config, train seconds) for each measured model."""
     out = []
-    for activation in (Activation.QCFS, Activation.RELU):
+    for activation in activations:
         config = TrainConfig(activation=activation)
         trained = trained_model(config, train_split,
                                 lambda e, loss: log(f"  {activation.value} epoch {e + 1}: loss {loss:.4f}"))
         log(f"{activation.value}: {'cached' if trained.cached else f'trained in {trained.seconds:.0f} s'}")
         bursts = (1, 2, config.levels)
         if activation is Activation.QCFS:
-            out.append(("qcfs", trained.model, accuracy.SweepConfig(bursts=bursts), trained.seconds))
+            out.append(("qcfs", trained.model, accuracy.SweepConfig(bursts=bursts, levels=config.levels),
+                        trained.seconds))
         else:
             for norm in ("max", "percentile"):
                 out.append((f"relu-{norm}", trained.model,
-                            accuracy.SweepConfig(bursts=bursts, norm=norm), trained.seconds))
+                            accuracy.SweepConfig(bursts=bursts, levels=config.levels, norm=norm),
+                            trained.seconds))
     return out
 
 
@@ -56,7 +59,7 @@ def _markdown(rows, sweeps, speed, meta) -> str:
         lines += [f"## {name} (norm: {config.norm}, L={config.levels})", "",
                   "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(cells) + " |" for cells in body] + [""]
-    lines += [f"Golden model, demo net (qcfs, Γ=1), T=4: **{speed:.0f} images/s** "
+    lines += [f"Golden model, {next(iter(sweeps))} net (Γ=1), T=4: **{speed:.0f} images/s** "
               f"({meta['threads']} threads)."]
     return "\n".join(lines) + "\n"
 
@@ -91,6 +94,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1000 test images, no float SNN")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--activation", choices=["qcfs", "relu", "all"], default="all",
+                        help="measure one model family (results file accuracy-<family>)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
@@ -98,24 +103,28 @@ def main() -> None:
     test = test.head(1000 if args.quick else None)
     calibration = train_split.images[:1000]
     rows, sweeps, train_seconds = [], {}, {}
-    models = _models(train_split, log)
+    families = list(Activation) if args.activation == "all" else [Activation(args.activation)]
+    models = _models(train_split, log, families)
     for name, model, config, seconds in models:
         if args.quick:
-            config = accuracy.SweepConfig(bursts=config.bursts, norm=config.norm, float_snn=False)
+            config = dataclasses.replace(config, float_snn=False)
         sweeps[name] = config
         train_seconds[name] = seconds
         started = time.perf_counter()
         rows += accuracy.sweep(name, model, calibration, test, config, progress=log)
         log(f"{name}: swept in {time.perf_counter() - started:.0f} s")
-    qcfs_model = next(model for name, model, _, _ in models if name == "qcfs")
-    network = convert_detailed(qcfs_model, calibration, timesteps=4).network
+    first_model = models[0][1]
+    network = convert_detailed(first_model, calibration, timesteps=4).network
     speed = accuracy.throughput(network, test.images)
-    meta = {"command": "python benchmarks/accuracy.py" + (" --quick" if args.quick else ""),
+    command = "python benchmarks/accuracy.py" + (" --quick" if args.quick else "") + \
+        ("" if args.activation == "all" else f" --activation {args.activation}")
+    meta = {"command": command,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
             "threads": args.threads, "test_images": len(test), "train_seconds": train_seconds,
             "golden_images_per_s_T4": speed}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    stem = RESULTS / ("accuracy-quick" if args.quick else "accuracy")
+    stem = RESULTS / ("accuracy" + ("-quick" if args.quick else "")
+                      + ("" if args.activation == "all" else f"-{args.activation}"))
     stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=1))
     stem.with_suffix(".md").write_text(_markdown(rows, sweeps, speed, meta))
     _plot(rows, sweeps, stem.with_suffix(".png"))

@@ -54,8 +54,8 @@ class SweepConfig:
     """What to measure: ``T`` values, burst caps, conversion options."""
 
     timesteps: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
-    bursts: tuple[int, ...] = (1, 2, 8)
-    levels: int = 8
+    bursts: tuple[int, ...] = (1, 2, 4)
+    levels: int = 4
     norm: str = "percentile"
     percentile: float = 99.99
     calibration_images: int = 1000

@@ -60,7 +60,7 @@ class TrainConfig:
     """
 
     activation: Activation = Activation.QCFS
-    levels: int = 8
+    levels: int = 4
     channels: tuple[int, int] = (8, 16)
     hidden: int = 64
     epochs: int = 15
