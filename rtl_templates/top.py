@@ -16,7 +16,7 @@ Protocol
 """
 from __future__ import annotations
 
-from amaranth import Cat, Const, Module, Mux, Signal, signed
+from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -122,7 +122,7 @@ class Accelerator(wiring.Component):
                          o_wr.addr.eq(scan.off_addr), o_wr.data.eq(scan.off_data), o_wr.en.eq(scan.off_en)]
         # Per-pass constants.
         pc = dict(src=Signal(2), dst=Signal(2), has_dst=Signal(), channels=Signal(abits), hw=Signal(abits),
-                  kk=Signal(abits), drain=Signal.like(dcount), is_event=Signal(), flat=Signal())
+                  kk=Signal(abits), drain=Signal.like(dcount), is_event=Signal())
         with m.Switch(pidx):
             for i, q in enumerate(passes):
                 with m.Case(i):
@@ -132,7 +132,7 @@ class Accelerator(wiring.Component):
                                  pc["channels"].eq(q.channels), pc["hw"].eq(q.walk.ih * q.walk.iw),
                                  pc["kk"].eq(1 if q.flat_list else q.walk.kh * q.walk.kw),
                                  pc["drain"].eq(drain_cycles(q.kind, plan.max_burst)),
-                                 pc["is_event"].eq(q.event), pc["flat"].eq(q.flat_list)]
+                                 pc["is_event"].eq(q.event)]
                     self._lane_params(m, q, lanes, t)
         # FSM.
         load = Signal()
@@ -228,14 +228,12 @@ class Accelerator(wiring.Component):
         # Stage n+1 token.
         tok = dict(valid=Signal(), first=Signal(), last=Signal(), null=Signal(), bank=Signal(range(P)),
                    c=Signal(abits), tap_off=Signal(abits), gbase=Signal(abits), naddr=Signal(abits),
-                   baddr=Signal(abits), oaddr=Signal(abits), pool_first=Signal(), pool_last=Signal(),
-                   pos=Signal(abits), last_tap=Signal(), final=Signal())
+                   baddr=Signal(abits), oaddr=Signal(abits), pool_first=Signal(), pool_last=Signal())
         m.d.sync += [tok["valid"].eq(issuing), tok["first"].eq(load & der["first_tap"]),
                      tok["last"].eq(pair["last_tap"] & (rem_after == 0)), tok["null"].eq(tok_null),
-                     tok["bank"].eq(cb_cur), tok["c"].eq(idx_cur), tok["last_tap"].eq(pair["last_tap"] & (rem_after == 0)),
-                     tok["final"].eq(pass_end)]
+                     tok["bank"].eq(cb_cur), tok["c"].eq(idx_cur)]
         m.d.sync += [tok[k].eq(pair[k]) for k in ("tap_off", "gbase", "naddr", "baddr", "oaddr", "pool_first",
-                                                     "pool_last", "pos")]
+                                                     "pool_last")]
         bsel = Signal(signed(vb))
         srcdata = [Signal(signed(vb), name=f"src_l{lane_index}") for lane_index in range(P)]
         for lane_index in range(P):
