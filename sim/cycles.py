@@ -1,4 +1,4 @@
-"""The cycle model: exact start-to-done cycles of one inference.
+r"""The cycle model: exact start-to-done cycles of one inference.
 
 This is the one function that documents the accelerator's timing
 (``docs/architecture.md`` describes the hardware it counts). An inference
