@@ -169,3 +169,15 @@ def rnl(threshold_max: float, p: float) -> RNL:
     module = RNL(init_p=p)
     module.running_max.fill_(threshold_max)
     return module
+
+
+class Residual(nn.Module):
+    """A residual add: a branch the converter must reject."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.out = nn.Linear(6, 6), nn.Linear(6, 6), nn.Linear(6, 2)
+
+    def forward(self, x):
+        y = F.relu(self.fc1(x))
+        return self.out(F.relu(self.fc2(y)) + y)

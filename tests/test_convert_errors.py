@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import convnets
-from convnets import images
+from convnets import Residual, images
 from hwgen import ConversionError, HwgenError
 from hwgen.convert import convert_detailed
 from hwgen.nn import QCFS, Normalize
@@ -22,16 +22,6 @@ def rejects(model, shape=(1, 8, 8), pattern=None, **options):
         convert_detailed(model, images(shape, 4), **options)
     assert isinstance(info.value, HwgenError) and "\n" not in str(info.value)
     return str(info.value)
-
-
-class Residual(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1, self.fc2, self.out = nn.Linear(6, 6), nn.Linear(6, 6), nn.Linear(6, 2)
-
-    def forward(self, x):
-        y = F.relu(self.fc1(x))
-        return self.out(F.relu(self.fc2(y)) + y)
 
 
 class TwoHeads(nn.Module):

@@ -8,11 +8,10 @@ import sys
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 import convnets
-from convnets import images, same_network
+from convnets import Residual, images, same_network
 from hwgen import ConversionError, load
 from hwgen.convert import convert_detailed
 from hwgen.nn import QCFS, Normalize
@@ -90,16 +89,6 @@ def test_exported_module_variants_equal_live_module(variant):
     x = images((2, 8, 8), 16)
     live = convert_detailed(model, x, timesteps=2)
     same_network(live.network, convert_detailed(exported(model, (2, 8, 8)), x, timesteps=2).network, names=True)
-
-
-class Residual(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1, self.fc2, self.out = nn.Linear(6, 6), nn.Linear(6, 6), nn.Linear(6, 2)
-
-    def forward(self, x):
-        y = F.relu(self.fc1(x))
-        return self.out(F.relu(self.fc2(y)) + y)
 
 
 @pytest.mark.parametrize("model, shape, pattern", [
