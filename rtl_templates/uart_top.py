@@ -1,0 +1,164 @@
+"""The accelerator behind a UART: what a board runs.
+
+Protocol (8N1; :mod:`hwgen.wire` is the host side and documents it)
+------------------------------------------------------------------
+host -> board
+    ``0x49`` (``'I'``), then the image: ``prod(input.shape)`` words in C
+    order, each :attr:`UartAccelerator.pixel_bytes` bytes, little-endian.
+board -> host
+    ``0x52`` (``'R'``), the ``classes`` logits, each
+    :attr:`UartAccelerator.logit_bytes` bytes; the predicted class (the first
+    largest logit, as ``numpy.argmax``) in 2 bytes; the inference's
+    start-to-done cycle count in 4 bytes.
+
+Bytes before an ``'I'`` are ignored, so a host can resynchronise by sending
+one image's worth of zeros and an ``'I'``.
+"""
+
+from amaranth import Elaboratable, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hwgen.hwplan import Plan
+from hwgen.wire import REPLY, REQUEST, Wire
+
+from .top import Accelerator
+from .uart import UartRx, UartTx
+
+
+class UartAccelerator(wiring.Component):
+    """:class:`~hwgen.rtl.top.Accelerator` with a UART front end.
+
+    Parameters
+    ----------
+    plan : Plan
+        The accelerator's plan.
+    divisor : int
+        Clock cycles per UART bit (:func:`hwgen.rtl.uart.divisor_for`).
+
+    Members
+    -------
+    rx : In(1)
+        UART receive pin (idle high).
+    tx : Out(1)
+        UART transmit pin.
+    busy : Out(1)
+        An inference is running (for a LED).
+    """
+
+    rx: In(1, init=1)
+    tx: Out(1, init=1)
+    busy: Out(1)
+
+    def __init__(self, plan: Plan, divisor: int):
+        self.plan, self.divisor = plan, divisor
+        self.wire = wire = Wire.for_plan(plan)
+        self.pixels, self.pixel_bytes = wire.pixels, wire.pixel_bytes
+        self.classes, self.logit_bytes = wire.classes, wire.logit_bytes
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.accel = accel = Accelerator(self.plan)
+        m.submodules.urx = urx = UartRx(self.divisor)
+        m.submodules.utx = utx = UartTx(self.divisor)
+        m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx), self.busy.eq(accel.busy)]
+        self._replied = Signal()
+        self._receive(m, urx, accel)
+        self._send(m, utx, accel)
+        return m
+
+    def _receive(self, m, urx, accel):
+        """Header byte, then pixel words into the accelerator, then ``start``."""
+        nbytes, npix = self.pixel_bytes, self.pixels
+        word = Signal(8 * nbytes)
+        byte_i, pix_i = Signal(range(nbytes)), Signal(range(npix))
+        m.d.comb += urx.bytes.ready.eq(1)
+        got = urx.bytes.valid
+        with m.FSM(name="rx_fsm"):
+            with m.State("HEADER"):
+                with m.If(got & (urx.bytes.payload == REQUEST)):
+                    m.d.sync += [byte_i.eq(0), pix_i.eq(0)]
+                    m.next = "PIXELS"
+            with m.State("PIXELS"):
+                with m.If(got):
+                    assembled = urx.bytes.payload << (8 * (nbytes - 1)) | (word >> 8) if nbytes > 1 \
+                        else urx.bytes.payload
+                    m.d.sync += [word.eq(assembled), byte_i.eq(byte_i + 1)]
+                    with m.If(byte_i == nbytes - 1):
+                        m.d.sync += byte_i.eq(0)
+                        m.next = "PUSH"
+            with m.State("PUSH"):
+                m.d.comb += [accel.pixels.valid.eq(1), accel.pixels.payload.eq(word)]
+                m.d.sync += pix_i.eq(pix_i + 1)
+                with m.If(pix_i == npix - 1):
+                    m.next = "START"
+                with m.Else():
+                    m.next = "PIXELS"
+            with m.State("START"):
+                m.d.comb += accel.start.eq(1)
+                m.next = "WAIT"
+            with m.State("WAIT"):
+                with m.If(self._replied):
+                    m.next = "HEADER"
+
+    def _send(self, m, utx, accel):
+        """Reply header, logits (tracking the argmax), class, cycles."""
+        lb = self.logit_bytes
+        out = Signal(32)
+        left = Signal(range(5))
+        m.d.comb += [utx.bytes.valid.eq(left != 0), utx.bytes.payload.eq(out[:8])]
+        with m.If(utx.bytes.valid & utx.bytes.ready):
+            m.d.sync += [out.eq(out >> 8), left.eq(left - 1)]
+        idle = (left == 0) | ((left == 1) & utx.bytes.ready)
+        best, best_i, k = Signal(accel.logits.payload.shape()), Signal(16), Signal(16)
+        with m.FSM(name="tx_fsm"):
+            with m.State("WAIT"):
+                with m.If(accel.done):
+                    m.d.sync += [out.eq(REPLY), left.eq(1), k.eq(0), best_i.eq(0)]
+                    m.next = "LOGITS"
+            with m.State("LOGITS"):
+                m.d.comb += accel.logits.ready.eq(idle)
+                with m.If(accel.logits.valid & idle):
+                    value = accel.logits.payload
+                    m.d.sync += [out.eq(value.as_signed()), left.eq(lb), k.eq(k + 1)]
+                    with m.If((k == 0) | (value > best)):
+                        m.d.sync += [best.eq(value), best_i.eq(k)]
+                    with m.If(k == self.classes - 1):
+                        m.next = "CLASS"
+            with m.State("CLASS"):
+                with m.If(idle):
+                    m.d.sync += [out.eq(best_i), left.eq(2)]
+                    m.next = "CYCLES"
+            with m.State("CYCLES"):
+                with m.If(idle):
+                    m.d.sync += [out.eq(accel.cycles), left.eq(4)]
+                    m.next = "FLUSH"
+            with m.State("FLUSH"):
+                with m.If(idle):
+                    m.d.comb += self._replied.eq(1)
+                    m.next = "WAIT"
+
+
+class BoardTop(Elaboratable):
+    """The :class:`UartAccelerator` on a board's default clock and ``uart`` 0.
+
+    The UART divisor comes from the board's real oscillator
+    (``platform.board_clock_hz`` when :meth:`hwgen.boards.Board.make_platform`
+    made the platform), not from the timing target.
+    """
+
+    def __init__(self, plan: Plan, baud: int = 115200):
+        self.plan, self.baud = plan, baud
+
+    def elaborate(self, platform):
+        from .uart import divisor_for
+
+        m = Module()
+        clock_hz = getattr(platform, "board_clock_hz", platform.default_clk_frequency)
+        m.submodules.core = core = UartAccelerator(self.plan, divisor_for(clock_hz, self.baud))
+        uart = platform.request("uart", 0)
+        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
+        if ("uart_tx_enable", 0) in platform.resources:
+            m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)
+        return m

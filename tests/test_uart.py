@@ -1,0 +1,120 @@
+"""The board's UART front end: the UART cores, the wire protocol, the whole top in Amaranth's simulator."""
+import numpy as np
+import pytest
+from amaranth import Module
+from amaranth.sim import Simulator
+
+from hwgen.errors import HwgenError
+from hwgen.hwconfig import AccelConfig
+from hwgen.hwplan import build_plan
+from hwgen.rtl.uart import UartRx, UartTx, divisor_for
+from hwgen.rtl.uart_top import UartAccelerator
+from hwgen.sim import golden
+from hwgen.sim.bench.nets import demo_like, images
+from hwgen.sim.cycles import inference_cycles
+from hwgen.wire import Wire
+
+DIV = 4
+
+
+async def send_bytes(ctx, pin, data, divisor=DIV):
+    """Drive 8N1 frames on ``pin``."""
+    for byte in data:
+        for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
+            ctx.set(pin, bit)
+            await ctx.tick().repeat(divisor)
+
+
+async def receive_bytes(ctx, pin, count, divisor=DIV, timeout=1_000_000):
+    """Sample 8N1 frames from ``pin`` until ``count`` bytes arrived."""
+    out, waited = [], 0
+    while len(out) < count:
+        await ctx.tick()
+        waited += 1
+        assert waited < timeout, f"UART timeout after {len(out)} bytes"
+        if ctx.get(pin):
+            continue
+        await ctx.tick().repeat(divisor + divisor // 2)
+        byte = 0
+        for i in range(8):
+            byte |= ctx.get(pin) << i
+            await ctx.tick().repeat(divisor)
+        assert ctx.get(pin) == 1, "stop bit low"
+        out.append(byte)
+    return out
+
+
+def test_divisor_rounds_and_rejects_too_fast():
+    assert divisor_for(12e6, 115200) == 104
+    with pytest.raises(ValueError, match="too fast"):
+        divisor_for(1e6, 1_000_000)
+
+
+def test_uart_loopback_every_byte_value():
+    m = Module()
+    m.submodules.tx, m.submodules.rx = tx, rx = UartTx(DIV), UartRx(DIV)
+    m.d.comb += rx.rx.eq(tx.tx)
+    data = [0x00, 0xFF, 0x55, 0xA5, 0x01, 0x80]
+    got = []
+
+    async def bench(ctx):
+        ctx.set(rx.bytes.ready, 1)
+        for byte in data:
+            ctx.set(tx.bytes.payload, byte)
+            ctx.set(tx.bytes.valid, 1)
+            await ctx.tick().until(tx.bytes.ready)
+            await ctx.tick()
+            ctx.set(tx.bytes.valid, 0)
+            for _ in range(12 * DIV):
+                if ctx.get(rx.bytes.valid):
+                    got.append(ctx.get(rx.bytes.payload))
+                    break
+                await ctx.tick()
+            await ctx.tick().repeat(2 * DIV)
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == data
+
+
+def test_wire_round_trip_and_errors():
+    wire = Wire(pixels=3, pixel_bytes=2, classes=2, logit_bytes=3)
+    assert wire.request(np.array([1, -2, 300])) == bytes([0x49, 1, 0, 0xFE, 0xFF, 0x2C, 0x01])
+    reply = bytes([0x52]) + (-5).to_bytes(3, "little", signed=True) + (7).to_bytes(3, "little", signed=True) \
+        + (1).to_bytes(2, "little") + (1234).to_bytes(4, "little")
+    decoded = wire.decode(reply)
+    assert decoded.logits.tolist() == [-5, 7] and decoded.label == 1 and decoded.cycles == 1234
+    with pytest.raises(HwgenError, match="expected 13"):
+        wire.decode(reply[:-1])
+    with pytest.raises(HwgenError, match="starts with 0x00"):
+        wire.decode(b"\0" + reply[1:])
+    with pytest.raises(HwgenError, match="takes 3"):
+        wire.request(np.zeros(4))
+
+
+def test_uart_top_matches_golden_model():
+    """Bytes in on ``rx``, bytes out on ``tx``: logits, class and cycles as the golden and cycle models say."""
+    net = demo_like(3, size=4, channels=(1, 2), hidden=4, classes=3, timesteps=2)
+    config = AccelConfig(2, "dense")
+    dut = UartAccelerator(build_plan(net, config), DIV)
+    x = images(3, 2, size=4)
+    want = golden.run(net, x)
+    want_cycles = inference_cycles(net, config, x)
+    wire = dut.wire
+    replies = []
+
+    async def bench(ctx):
+        for image in x:
+            await send_bytes(ctx, dut.rx, b"\x17" + wire.request(image))   # a stray byte first
+            replies.append(wire.decode(bytes(await receive_bytes(ctx, dut.tx, wire.reply_bytes))))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    got = np.stack([r.logits for r in replies])
+    np.testing.assert_array_equal(got, want.logits)
+    assert [r.label for r in replies] == np.argmax(want.logits, axis=1).tolist()
+    assert [r.cycles for r in replies] == want_cycles.tolist()
