@@ -1,0 +1,123 @@
+"""Board verbs: ``hwgen build``, ``hwgen estimate``, ``hwgen boards`` (thin: parse, call, print)."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .cli import NetDir, app, load_inputs
+from .cli_hw import Lanes, ModeOpt, _config
+
+BoardOpt = typer.Option(..., "--board", "-b", help="board name (hwgen boards lists them)")
+
+
+@app.command("boards")
+def list_boards():
+    """List the boards hwgen builds for."""
+    from .boards import load_board, names
+
+    table = Table("board", "board (device)", "target MHz", "LUT", "BRAM", "SPRAM", "DSP", title="boards")
+    for name in names():
+        b = load_board(name)
+        c = b.capacity
+        table.add_row(name, f"{b.title}", f"{b.target_mhz:g}", str(c.lut), str(c.bram), str(c.spram), str(c.dsp))
+    Console().print(table)
+
+
+def resource_table(title: str, resources: dict) -> Table:
+    """used / available / % per resource."""
+    table = Table("resource", "used", "available", "%", title=title)
+    for name, r in resources.items():
+        avail = r.get("available")
+        pct = f"{100 * r['used'] / avail:.0f}" if avail else "-"
+        table.add_row(name, str(r["used"]), str(avail if avail is not None else "-"), pct)
+    return table
+
+
+@app.command()
+def build(net_dir: Path = NetDir, board: str = BoardOpt,
+          output: Path = typer.Option(Path("out/build"), "--output", "-o", help="folder for bitstream + report"),
+          lanes: int = Lanes, mode: str = ModeOpt,
+          input: Optional[Path] = typer.Option(None, "--input", "-i", help="sample images .npy for the cycle count"),
+          as_json: bool = typer.Option(False, "--json", help="print the report as JSON only"),
+          quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display")):
+    """Synthesize, place and route with the open flow (YoWASP); write the bitstream and a resource/Fmax report.
+
+    Exit code 0 when the design fits (even if timing is not met at the board's
+    target: the report says so), 1 when it does not fit.
+    """
+    from .boards import load_board
+    from .build import build as run_build
+    from .netfile import load
+
+    network, spec, config = load(net_dir), load_board(board), _config(lanes, mode)
+    x = load_inputs(input) if input is not None else None
+    console = Console(stderr=True, quiet=quiet or as_json)
+    started = time.monotonic()
+    with console.status("building") as status:
+        def stage(name):
+            console.log(f"{name} ({time.monotonic() - started:.0f} s)")
+            status.update(f"{name} ...")
+
+        report = run_build(network, spec, config, output, inputs=x, on_stage=stage)
+    _print_report(report, as_json)
+    if not report.fits:
+        raise typer.Exit(1)
+
+
+def _print_report(report, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=1))
+        return
+    console = Console()
+    console.print(resource_table(f"{report.board} ({report.device}), P={report.lanes} {report.mode}",
+                                 report.resources))
+    if report.fmax_mhz is not None:
+        met = "met" if report.timing_met else "NOT met"
+        console.print(f"Fmax {report.fmax_mhz:.1f} MHz (target {report.target_mhz:g} MHz: {met}); "
+                      f"{report.cycles} cycles/image ({report.cycles_basis}) -> {report.latency_us:.1f} us, "
+                      f"{report.images_per_s:.0f} images/s at Fmax")
+    for line in report.overflow:
+        console.print(f"[red]does not fit[/red] {line}")
+    for line in report.advice:
+        console.print(f"advice: {line}")
+    if report.bitstream:
+        console.print(f"bitstream: {report.bitstream}  ({report.seconds:.0f} s)")
+
+
+@app.command()
+def estimate(net_dir: Path = NetDir, board: str = BoardOpt, lanes: int = Lanes, mode: str = ModeOpt,
+             input: Optional[Path] = typer.Option(None, "--input", "-i",
+                                                  help="sample images .npy for spike activity and cycles"),
+             as_json: bool = typer.Option(False, "--json", help="print the estimate as JSON only")):
+    """Instant estimate, no synthesis: resources, cycles, latency, images/s, energy (SNN vs ANN)."""
+    from .boards import load_board
+    from .estimate import estimate as run_estimate
+    from .netfile import load
+
+    x = load_inputs(input) if input is not None else None
+    est = run_estimate(load(net_dir), load_board(board), _config(lanes, mode), x)
+    if as_json:
+        typer.echo(json.dumps(est.to_json(), indent=1))
+        return
+    console = Console()
+    console.print(resource_table(f"estimate: {est.board}, P={est.lanes} {est.mode}", est.resources))
+    console.print(f"Fmax ~{est.fmax_mhz:.0f} MHz; {est.cycles} cycles/image ({est.cycles_basis}) -> "
+                  f"{est.latency_us:.1f} us, {est.images_per_s:.0f} images/s")
+    e = est.energy
+    table = Table("model", "SNN uJ", "ANN uJ", "SNN/ANN", title=f"energy per inference ({est.activity_basis})")
+    table.add_row("burst-spike paper (4.6 pJ MAC, 0.9 pJ AC)", f"{e['paper_snn_pj'] / 1e6:.3f}",
+                  f"{e['paper_ann_pj'] / 1e6:.3f}", f"{e['paper_ratio']:.2f}")
+    table.add_row("Horowitz 45 nm ops + SRAM", f"{e['horowitz_snn_pj'] / 1e6:.3f}",
+                  f"{e['horowitz_ann_pj'] / 1e6:.3f}", f"{e['horowitz_ratio']:.2f}")
+    console.print(table)
+    console.print(f"first-layer MACs {e['first_layer_macs']}, synaptic ops {e['synaptic_ops']:.0f}, "
+                  f"ANN MACs {e['ann_macs']}")
+    if not est.fits:
+        over = [k for k, r in est.resources.items() if r["used"] > r["available"]]
+        console.print(f"[red]estimated not to fit[/red]: {', '.join(over)}")

@@ -1,0 +1,163 @@
+r"""``hwgen estimate``: resources, latency and energy without synthesis.
+
+Block RAM and DSP counts follow the plan's memories and lanes the way
+yosys maps them (below); LUTs, flip-flops and Fmax come from a linear model
+whose coefficients ``hwgen/estimate_model.json`` holds, fitted by
+``benchmarks/estimator.py`` against ``hwgen build`` (the README gives its
+measured error):
+
+.. math::
+
+    \mathrm{LUT} = a_0 + a_1 P + a_2 P\,b_v + a_3 N_{pass}, \qquad
+    1/F_{max} = c_0 + c_1 \log_2 P
+
+with :math:`P` lanes, :math:`b_v` the membrane width and :math:`N_{pass}`
+the passes (FF likewise). Memories: a bank of depth :math:`d` and width
+:math:`w` takes :math:`\min_{(D, W)} \lceil d/D \rceil \lceil w/W \rceil`
+blocks over the block's aspect ratios (a ROM's last row of
+blocks under a quarter full stays in logic); small RAMs (:math:`d \le d_{lut}`)
+go to distributed RAM (ECP5) or flip-flops, small ROMs to logic; input
+buffer banks beyond the input's channels are never written and removed.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+
+import numpy as np
+
+from .boards import Board, Family
+from .energy import Energy, energy
+from .hwconfig import AccelConfig
+from .hwplan import Plan, build_plan
+from .network import Network
+
+#: Block RAM aspect ratios (depth, width) per family.
+ASPECTS = {Family.ICE40: ((256, 16), (512, 8), (1024, 4), (2048, 2)),
+           Family.ECP5: ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))}
+#: RAMs at most this deep are not put in block RAM.
+SMALL_RAM = {Family.ICE40: 8, Family.ECP5: 128}
+#: ROMs of at most this many bits become logic.
+SMALL_ROM_BITS = 1024
+
+
+def blocks(depth: int, width: int, family: Family, rom: bool = False) -> int:
+    """Block RAMs for one ``depth x width`` memory.
+
+    A ROM whose last row of blocks would be under a quarter full keeps that
+    remainder in logic (as yosys does).
+    """
+    def rows(d):
+        full, rem = divmod(depth, d)
+        return full + (1 if rem > (d // 4 if rom and full else 0) else 0)
+
+    return min(rows(d) * math.ceil(width / w) for d, w in ASPECTS[family])
+
+
+def memory_banks(plan: Plan) -> list[tuple[str, int, int, int, bool]]:
+    """``(name, banks, depth, width, is_rom)`` of every memory the design has."""
+    mem = plan.to_json()["memories"]
+    out = [("weight_rom", mem["weight_rom"]["banks"], mem["weight_rom"]["depth"], mem["weight_rom"]["width"], True),
+           ("bias_rom", mem["bias_rom"]["banks"], mem["bias_rom"]["depth"], mem["bias_rom"]["width"], True),
+           ("membrane_ram", mem["membrane_ram"]["banks"], mem["membrane_ram"]["depth"],
+            mem["membrane_ram"]["width"], False)]
+    if mem["cache_ram"]["banks"]:
+        out.append(("cache_ram", mem["cache_ram"]["banks"], mem["cache_ram"]["depth"], mem["cache_ram"]["width"],
+                    False))
+    in_channels = plan.network.input.shape[0]
+    for index, buf in enumerate(mem["buffers"]):
+        banks = min(buf["banks"], in_channels) if index == 0 else buf["banks"]
+        out.append((f"buffer{index}", banks, buf["depth"], buf["width"], False))
+    events = mem["event_list"]
+    if events["depth"]:
+        out.append(("event_list", 1, events["depth"], plan.index_bits + plan.value_bits, False))
+        out.append(("event_offsets", 1, events["offsets"], 2 * 16, False))
+    return out
+
+
+def bram_blocks(plan: Plan, family: Family) -> dict[str, int]:
+    """Block RAMs per memory (0 where it goes to logic or distributed RAM)."""
+    out = {}
+    for name, banks, depth, width, rom in memory_banks(plan):
+        small = depth * width <= SMALL_ROM_BITS if rom else depth <= SMALL_RAM[family]
+        out[name] = 0 if small or depth == 0 else banks * blocks(depth, width, family, rom)
+    return out
+
+
+def _model() -> dict:
+    return json.loads(resources.files("hwgen").joinpath("estimate_model.json").read_text())
+
+
+def _features(plan: Plan) -> list[float]:
+    p = plan.lanes
+    return [1.0, p, p * plan.mem_bits, len(plan.passes)]
+
+
+@dataclass
+class Estimate:
+    """What ``hwgen estimate`` predicts (JSON: :meth:`to_json`)."""
+
+    board: str
+    lanes: int
+    mode: str
+    resources: dict = field(default_factory=dict)
+    bram_by_memory: dict = field(default_factory=dict)
+    fits: bool = True
+    fmax_mhz: float = 0.0
+    cycles: int = 0
+    cycles_basis: str = ""
+    latency_us: float = 0.0
+    images_per_s: float = 0.0
+    energy: dict = field(default_factory=dict)
+    activity_basis: str = ""
+
+    def to_json(self) -> dict:
+        return {"format": "hwgen-estimate/1", **asdict(self)}
+
+
+def predict_logic(plan: Plan, family: Family) -> tuple[int, int, float]:
+    """``(LUT, FF, Fmax MHz)`` from the fitted linear model."""
+    coeffs = _model()[family.value]
+    x = _features(plan)
+    lut = sum(a * f for a, f in zip(coeffs["lut"], x))
+    ff = sum(a * f for a, f in zip(coeffs["ff"], x))
+    inv = coeffs["inv_fmax"][0] + coeffs["inv_fmax"][1] * math.log2(plan.lanes)
+    return int(round(lut)), int(round(ff)), round(1.0 / inv, 1)
+
+
+def dsp_count(plan: Plan, family: Family) -> int:
+    """Hardware multipliers: one per lane product and the issuer's address multipliers (ECP5 only)."""
+    return plan.lanes + _model()[family.value].get("dsp_fixed", 0) if family is Family.ECP5 else 0
+
+
+def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.ndarray | None = None) -> Estimate:
+    """Resources, cycles, latency and energy of ``network`` on ``board`` (see the module docstring)."""
+    from .build import _cycles
+    from .sim import golden
+
+    plan = build_plan(network, config)
+    fam = board.family
+    brams = bram_blocks(plan, fam)
+    lut, ff, fmax = predict_logic(plan, fam)
+    cap = board.capacity
+    res = {"lut": {"used": lut, "available": cap.lut}, "ff": {"used": ff, "available": cap.ff},
+           "bram": {"used": sum(brams.values()), "available": cap.bram},
+           "spram": {"used": 0, "available": cap.spram},
+           "dsp": {"used": dsp_count(plan, fam), "available": cap.dsp}}
+    est = Estimate(board.name, config.lanes, config.mode.value, res, brams,
+                   fits=all(r["used"] <= r["available"] for r in res.values()), fmax_mhz=fmax)
+    est.cycles, est.cycles_basis = _cycles(network, config, inputs)
+    est.latency_us = round(est.cycles / fmax, 2)
+    est.images_per_s = round(fmax * 1e6 / est.cycles, 1)
+    if inputs is None:
+        lo, hi = (0, 2 ** network.input.bits - 1) if not network.input.signed else \
+            (-2 ** (network.input.bits - 1), 2 ** (network.input.bits - 1) - 1)
+        inputs = np.random.default_rng(0).integers(lo, hi + 1, (16, *network.input.shape))
+        est.activity_basis = "16 uniform random images (pass --input for real activity)"
+    else:
+        est.activity_basis = f"{len(inputs)} input images"
+    e: Energy = energy(network, golden.run(network, inputs).spikes)
+    est.energy = e.to_json()
+    return est
