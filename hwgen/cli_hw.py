@@ -23,13 +23,20 @@ def _config(lanes: int, mode: str):
 @app.command()
 def generate(net_dir: Path = NetDir,
              out_dir: Path = typer.Option(..., "--output", "-o", help="folder for hwgen_accel.v/.json"),
-             lanes: int = Lanes, mode: str = ModeOpt):
-    """Write the accelerator's Verilog and a JSON of its parameters and memory sizes."""
+             lanes: int = Lanes, mode: str = ModeOpt,
+             uart_clock_mhz: Optional[float] = typer.Option(
+                 None, "--uart-clock-mhz", help="also write hwgen_uart.v (UART board top) for this clock"),
+             baud: int = typer.Option(1_000_000, "--baud", help="UART baud rate of hwgen_uart.v")):
+    """Write the accelerator's Verilog and a JSON of its parameters and memory sizes
+    (with ``--uart-clock-mhz``, also the UART board top for vendor flows)."""
     from .generate import generate as run_generate
     from .netfile import load
 
     config = _config(lanes, mode)
-    written = run_generate(load(net_dir), out_dir, config)
+    if uart_clock_mhz is not None and uart_clock_mhz <= 0:
+        raise HwgenError(f"--uart-clock-mhz must be > 0, got {uart_clock_mhz}")
+    uart = (uart_clock_mhz * 1e6, baud) if uart_clock_mhz is not None else None
+    written = run_generate(load(net_dir), out_dir, config, uart=uart)
     typer.echo(json.dumps({name: str(path) for name, path in written.items()}))
 
 

@@ -23,12 +23,17 @@ from .hwplan import Plan, build_plan
 from .network import Network
 
 TOP = "hwgen_accel"
+UART_TOP = "hwgen_uart"
 #: Port names of the generated top (Amaranth flattens the streams).
 PORTS = {
     "clk": "clk", "rst": "rst", "start": "start", "busy": "busy", "done": "done", "cycles": "cycles",
     "pixel_data": "pixels__payload", "pixel_valid": "pixels__valid", "pixel_ready": "pixels__ready",
     "logit_data": "logits__payload", "logit_valid": "logits__valid", "logit_ready": "logits__ready",
 }
+
+
+#: Port names of the UART top (``--top uart``): what a vendor flow constrains.
+UART_PORTS = {"clk": "clk", "rst": "rst", "uart_rx": "rx", "uart_tx": "tx", "busy": "busy"}
 
 
 def verilog(plan: Plan) -> str:
@@ -40,6 +45,20 @@ def verilog(plan: Plan) -> str:
     return backend.convert(Accelerator(plan), name=TOP, emit_src=False)
 
 
+def uart_verilog(plan: Plan, clock_hz: float, baud: int) -> str:
+    """The Verilog of the accelerator behind a UART (:mod:`hwgen.rtl.uart_top`), for vendor flows."""
+    from amaranth.back import verilog as backend
+
+    from .rtl.uart import divisor_for
+    from .rtl.uart_top import UartAccelerator
+
+    try:
+        divisor = divisor_for(clock_hz, baud)
+    except ValueError as err:
+        raise HwgenError(str(err)) from None
+    return backend.convert(UartAccelerator(plan, divisor), name=UART_TOP, emit_src=False)
+
+
 def parameters(plan: Plan) -> dict:
     """The JSON document describing the generated design."""
     doc = {"format": "hwgen-accel/1", "top": TOP, "ports": PORTS}
@@ -47,9 +66,12 @@ def parameters(plan: Plan) -> dict:
     return doc
 
 
-def generate(network: Network, out_dir: str | os.PathLike, config: AccelConfig) -> dict[str, Path]:
+def generate(network: Network, out_dir: str | os.PathLike, config: AccelConfig, *,
+             uart: tuple[float, int] | None = None) -> dict[str, Path]:
     """Write ``hwgen_accel.v`` and ``hwgen_accel.json`` into ``out_dir``.
 
+    With ``uart = (clock_hz, baud)``, also ``hwgen_uart.v``: the accelerator
+    behind the board protocol of :mod:`hwgen.wire` (ports :data:`UART_PORTS`).
     Returns the paths written. Raises :class:`~hwgen.errors.HwgenError` if
     ``out_dir`` exists and is not a folder.
     """
@@ -57,7 +79,12 @@ def generate(network: Network, out_dir: str | os.PathLike, config: AccelConfig) 
     if out_dir.exists() and not out_dir.is_dir():
         raise HwgenError(f"{out_dir}: exists and is not a folder")
     plan = build_plan(network, config)
-    files = {f"{TOP}.v": verilog(plan), f"{TOP}.json": json.dumps(parameters(plan), indent=1) + "\n"}
+    doc = parameters(plan)
+    files = {f"{TOP}.v": verilog(plan)}
+    if uart is not None:
+        files[f"{UART_TOP}.v"] = uart_verilog(plan, *uart)
+        doc["uart_top"] = {"top": UART_TOP, "ports": UART_PORTS, "clock_hz": uart[0], "baud": uart[1]}
+    files[f"{TOP}.json"] = json.dumps(doc, indent=1) + "\n"
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".hwgen-", dir=out_dir))
     written = {}

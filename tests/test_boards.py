@@ -111,3 +111,18 @@ def test_tiny_net_builds_for_ice40(tmp_path):
     assert report.resources["bram"]["used"] == sum(bram_blocks(build_plan(net, config), board.family).values())
     saved = json.loads((tmp_path / "out" / "build_report.json").read_text())
     assert saved["format"] == "hwgen-build/1" and saved["fits"]
+
+
+def test_generate_writes_the_uart_top_for_vendor_flows(tmp_path):
+    from hwgen.generate import UART_PORTS, generate
+
+    net = demo_like(0, size=4, channels=(1, 2), hidden=4, classes=3, timesteps=2)
+    written = generate(net, tmp_path, AccelConfig(1), uart=(50e6, 1_000_000))
+    text = written["hwgen_uart.v"].read_text()
+    assert "module hwgen_uart(" in text
+    for port in UART_PORTS.values():
+        assert f"  input {port};" in text or f"  output {port};" in text
+    doc = json.loads(written["hwgen_accel.json"].read_text())
+    assert doc["uart_top"]["baud"] == 1_000_000
+    with pytest.raises(HwgenError, match="too fast"):
+        generate(net, tmp_path / "x", AccelConfig(1), uart=(1e6, 1_000_000))

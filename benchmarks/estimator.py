@@ -1,0 +1,129 @@
+"""Calibrate ``hwgen estimate`` against ``hwgen build`` on both FPGA families.
+
+Builds a sweep of networks and lane counts with the open flow, fits the
+estimator's linear LUT/FF/Fmax model (``hwgen/estimate_model.json``) by least
+squares, and reports each point's error both in-sample and leave-one-out
+(the point predicted by a fit that did not see it: the honest figure).
+Block RAM and DSP counts are not fitted (structural model), so their error
+is reported as is.
+
+    .venv/bin/python benchmarks/estimator.py            # ~30-60 min on 2 cores
+    .venv/bin/python benchmarks/estimator.py --write-model   # also update the shipped coefficients
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hwgen.boards import load_board
+from hwgen.build import build
+from hwgen.estimate import _features, bram_blocks, dsp_count
+from hwgen.hwconfig import AccelConfig
+from hwgen.hwplan import build_plan
+from hwgen.sim.bench.nets import demo_like
+
+RESULTS = Path(__file__).parent / "results"
+MODEL = Path(__file__).parent.parent / "hwgen" / "estimate_model.json"
+NETS = {
+    "tiny": lambda: demo_like(0, size=8, channels=(2, 4), hidden=8),
+    "small": lambda: demo_like(1, size=12, channels=(4, 8), hidden=16),
+    "demo-shape": lambda: demo_like(2),
+}
+SWEEP = [("icebreaker", "tiny", 1), ("icebreaker", "tiny", 2), ("icebreaker", "tiny", 4),
+         ("icebreaker", "small", 1), ("icebreaker", "small", 2),
+         ("ulx3s-25f", "tiny", 2), ("ulx3s-25f", "tiny", 8), ("ulx3s-25f", "small", 4),
+         ("ulx3s-25f", "small", 16), ("ulx3s-85f", "demo-shape", 8), ("ulx3s-85f", "demo-shape", 16)]
+
+
+def measure(out: Path, quick: bool) -> list[dict]:
+    rows = []
+    for board_name, net_name, lanes in SWEEP[:3] + SWEEP[5:7] if quick else SWEEP:
+        net, board, config = NETS[net_name](), load_board(board_name), AccelConfig(lanes)
+        report = build(net, board, config, out / f"{board_name}-{net_name}-{lanes}")
+        plan = build_plan(net, config)
+        rows.append({"board": board_name, "family": board.family.value, "net": net_name, "lanes": lanes,
+                     "features": _features(plan), "fits": report.fits, "seconds": report.seconds,
+                     "lut": report.resources.get("lut", {}).get("used"),
+                     "ff": report.resources.get("ff", {}).get("used"),
+                     "bram": report.resources.get("bram", {}).get("used"),
+                     "dsp": report.resources.get("dsp", {}).get("used"), "fmax": report.fmax_mhz,
+                     "est_bram": sum(bram_blocks(plan, board.family).values()),
+                     "est_dsp": dsp_count(plan, board.family)})
+        print(rows[-1], flush=True)
+    return rows
+
+
+def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.linalg.lstsq(x, y, rcond=None)[0]
+
+
+def fit_family(rows: list[dict]) -> tuple[dict, dict]:
+    """Coefficients fitted on all rows, and each row's in-sample / leave-one-out predictions."""
+    feats = {"lut": lambda f: f[:3], "ff": lambda f: f[:3],
+             "inv_fmax": lambda f: [1.0, float(np.log2(f[1]))]}
+    targets = {"lut": lambda r: r["lut"], "ff": lambda r: r["ff"], "inv_fmax": lambda r: 1.0 / r["fmax"]}
+    coeffs, preds = {}, {k: ([], []) for k in feats}
+    for key in feats:
+        x = np.array([feats[key](r["features"]) for r in rows], dtype=float)
+        y = np.array([targets[key](r) for r in rows], dtype=float)
+        c = _fit(x, y)
+        coeffs[key] = [float(v) for v in c] + ([0.0] if key != "inv_fmax" else [])
+        for i in range(len(rows)):
+            keep = np.arange(len(rows)) != i
+            loo = _fit(x[keep], y[keep]) if keep.sum() >= x.shape[1] else c
+            preds[key][0].append(float(x[i] @ c))
+            preds[key][1].append(float(x[i] @ loo))
+    return coeffs, preds
+
+
+def report(rows: list[dict], write_model: bool) -> str:
+    model = json.loads(MODEL.read_text())
+    lines = ["| board | net | P | LUT built | LUT est (LOO) | FF built | FF est (LOO) | BRAM built / est | "
+             "DSP built / est | Fmax built | Fmax est (LOO) |", "|" + "---|" * 11]
+    errors = {"lut": [], "ff": [], "fmax": [], "bram": []}
+    for family in ("ice40", "ecp5"):
+        fam_rows = [r for r in rows if r["family"] == family and r["fits"] and r["fmax"]]
+        if len(fam_rows) < 3:
+            continue
+        coeffs, preds = fit_family(fam_rows)
+        model[family].update(coeffs)
+        for i, r in enumerate(fam_rows):
+            lut, ff, fmax = preds["lut"][1][i], preds["ff"][1][i], 1.0 / preds["inv_fmax"][1][i]
+            errors["lut"].append(lut / r["lut"] - 1)
+            errors["ff"].append(ff / r["ff"] - 1)
+            errors["fmax"].append(fmax / r["fmax"] - 1)
+            errors["bram"].append(r["est_bram"] / max(r["bram"], 1) - 1)
+            lines.append(f"| {r['board']} | {r['net']} | {r['lanes']} | {r['lut']} | {lut:.0f} | {r['ff']} | "
+                         f"{ff:.0f} | {r['bram']} / {r['est_bram']} | {r['dsp']} / {r['est_dsp']} | "
+                         f"{r['fmax']:.1f} | {fmax:.1f} |")
+    worst = {k: f"{100 * max(abs(e) for e in v):.1f}%" for k, v in errors.items() if v}
+    lines += ["", f"Worst leave-one-out error: {worst}"]
+    if write_model:
+        MODEL.write_text(json.dumps(model, indent=1) + "\n")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("out/estimator"))
+    ap.add_argument("--quick", action="store_true", help="5 builds instead of 11")
+    ap.add_argument("--reuse", action="store_true", help="refit from benchmarks/results/estimator.json")
+    ap.add_argument("--write-model", action="store_true", help="update hwgen/estimate_model.json")
+    args = ap.parse_args()
+    RESULTS.mkdir(exist_ok=True)
+    if args.reuse:
+        rows = json.loads((RESULTS / "estimator.json").read_text())["rows"]
+    else:
+        rows = measure(args.out, args.quick)
+        (RESULTS / "estimator.json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+    table = report(rows, args.write_model)
+    text = "# Estimator vs build\n\n`.venv/bin/python benchmarks/estimator.py`\n\n" + table + "\n"
+    (RESULTS / "estimator.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
