@@ -32,7 +32,7 @@ PORTS = {
 }
 
 
-#: Port names of the UART top (``--top uart``): what a vendor flow constrains.
+#: Port names of the UART top (``hwgen generate --uart-clock-mhz``): what a vendor flow constrains.
 UART_PORTS = {"clk": "clk", "rst": "rst", "uart_rx": "rx", "uart_tx": "tx", "busy": "busy"}
 
 
