@@ -78,7 +78,7 @@ def run(net_dir: Path = NetDir,
 
 
 # Each group of verbs lives in its own module and registers on ``app``.
-from . import cli_board, cli_convert, cli_demo, cli_hw  # noqa: E402,F401
+from . import cli_board, cli_convert, cli_demo, cli_hw, cli_report  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,50 @@
+"""``hwgen report``: the HTML + Markdown report of a network (thin: parse, call, print)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .cli import NetDir, app, load_inputs
+from .cli_hw import Lanes, ModeOpt, _config
+from .errors import HwgenError
+
+
+def _json(path: Optional[Path]) -> dict | None:
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise HwgenError(f"{path}: not a readable JSON report ({err})") from None
+
+
+@app.command()
+def report(net_dir: Path = NetDir,
+           output: Path = typer.Option(None, "--output", "-o", help="folder for report.html/.md "
+                                       "(default: beside the network folder)"),
+           input: Optional[Path] = typer.Option(None, "--input", "-i", help="images .npy (default: the demo's)"),
+           labels: Optional[Path] = typer.Option(None, "--labels", help="labels .npy, for accuracy vs T"),
+           board: str = typer.Option("ulx3s-25f", "--board", "-b"), lanes: int = Lanes, mode: str = ModeOpt,
+           build_report: Optional[Path] = typer.Option(None, "--build-report", help="a hwgen build JSON"),
+           verify_report: Optional[Path] = typer.Option(None, "--verify-report", help="a hwgen verify JSON")):
+    """Write report.html and report.md: accuracy, spike density, resources, latency, energy, verification."""
+    from .boards import load_board
+    from .netfile import load
+    from .report import collect, write_report
+
+    network = load(net_dir)
+    here = net_dir.parent
+    input = input or (here / "test_images.npy" if (here / "test_images.npy").is_file() else None)
+    if input is None:
+        raise HwgenError("--input is required (images .npy) when the folder is not a demo output")
+    if labels is None and input == here / "test_images.npy" and (here / "test_labels.npy").is_file():
+        labels = here / "test_labels.npy"
+    x = load_inputs(input)
+    y = load_inputs(labels) if labels is not None else None
+    sections = collect(network, net_dir, x, y, load_board(board), _config(lanes, mode),
+                       _json(build_report), _json(verify_report))
+    written = write_report(sections, f"hwgen report: {net_dir}", output or here)
+    typer.echo(json.dumps({k: str(v) for k, v in written.items()}))
