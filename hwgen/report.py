@@ -112,21 +112,22 @@ def hardware_sections(network: Network, board: Board, config: AccelConfig, image
     """Resources vs capacity (estimate, and the build when there is one), latency, energy."""
     est = estimate(network, board, config, images)
     cmd = f"hwgen estimate NET --board {board.name} --lanes {config.lanes} --mode {config.mode.value} --input X.npy"
-    res_table = [["resource", "estimate", "built", "available"]]
     built = (build_report or {}).get("resources", {})
+    built_on = f"built on {build_report.get('board', '?')}" if built else "built"
+    res_table = [["resource", "estimate", built_on, "available"]]
     fig, ax = _figure(5, 2.8)
     names = list(est.resources)
     ax.bar(names, [100 * r["used"] / r["available"] if r["available"] else 0 for r in est.resources.values()],
            label="estimate", alpha=0.6)
     if built:
         ax.bar(names, [100 * built[k]["used"] / built[k]["available"] if k in built and built[k]["available"]
-                       else 0 for k in names], label="built", alpha=0.6)
+                       else 0 for k in names], label=built_on, alpha=0.6)
     ax.axhline(100, color="red", lw=1)
-    ax.set_ylabel(f"% of {board.name}")
+    ax.set_ylabel("% of the device")
     ax.legend(fontsize=8)
     for k, r in est.resources.items():
         res_table.append([k, str(r["used"]), str(built.get(k, {}).get("used", "-")), str(r["available"])])
-    timing = [["", "estimate", "built"],
+    timing = [["", "estimate", built_on],
               ["Fmax MHz", f"{est.fmax_mhz:.1f}", str((build_report or {}).get("fmax_mhz", "-"))],
               ["cycles / image", str(est.cycles), str((build_report or {}).get("cycles", "-"))],
               ["latency us", f"{est.latency_us:.1f}", str((build_report or {}).get("latency_us", "-"))],
