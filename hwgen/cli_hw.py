@@ -47,13 +47,16 @@ def verify(net_dir: Path = NetDir,
            lanes: int = Lanes, mode: str = ModeOpt,
            report: Optional[Path] = typer.Option(None, "--report", help="write the JSON report here"),
            build_dir: Optional[Path] = typer.Option(None, "--build-dir", help="keep the simulator build here"),
-           fast_build: bool = typer.Option(False, "--fast-build", help="Verilator: -O0 C++ (quicker build)")):
+           fast_build: bool = typer.Option(False, "--fast-build", help="Verilator: -O0 C++ (quicker build)"),
+           icarus_verilog: bool = typer.Option(False, "--icarus-verilog",
+                                               help="Icarus: simulate the emitted Verilog itself (slower)")):
     """Simulate the generated Verilog on images; compare logits and cycles exactly."""
     from .hwverify import verify as run_verify
     from .netfile import load
 
     config = _config(lanes, mode)
-    result = run_verify(load(net_dir), load_inputs(input), config, sim, build_dir=build_dir, fast_build=fast_build)
+    result = run_verify(load(net_dir), load_inputs(input), config, sim, build_dir=build_dir, fast_build=fast_build,
+                        icarus_verilog=icarus_verilog)
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result.to_json(), indent=1) + "\n")

