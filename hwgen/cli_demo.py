@@ -15,8 +15,28 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="output 
                                                          "(default: $HWGEN_FASHION_MNIST, then Debian's)"),
          timesteps: int = typer.Option(4, "--timesteps", "-T", min=1, help="timesteps of the saved network"),
          burst: int = typer.Option(1, min=1, help="burst cap Γ of every spiking layer"),
-         test_images: Optional[int] = typer.Option(None, min=1, help="evaluate on the first N test images")):
-    """Fashion-MNIST end to end: train the QCFS CNN (cached), convert, simulate, report."""
-    from .demo import DemoConfig, run_demo
+         test_images: Optional[int] = typer.Option(None, min=1, help="evaluate on the first N test images"),
+         lanes: int = typer.Option(16, "--lanes", "-p", help="neuron lanes of the generated accelerator"),
+         mode: str = typer.Option("event", "--mode", "-m", help="dense | event"),
+         verify_images: int = typer.Option(100, min=0, help="test images verified in cocotb (0: skip)"),
+         sim: str = typer.Option("icarus", "--sim", help="icarus | verilator"),
+         board: str = typer.Option("icebreaker", "--board", "-b", help="board to estimate and build for"),
+         build: bool = typer.Option(True, "--build/--no-build", help="run the open FPGA flow when installed")):
+    """Fashion-MNIST end to end: train the QCFS CNN (cached), convert, simulate, generate Verilog,
+    verify it in cocotb, estimate, build for a board, and write out/demo/report.html."""
+    from rich.console import Console
 
-    run_demo(DemoConfig(out=out, data=data, timesteps=timesteps, burst=burst, test_images=test_images))
+    from .demo import DemoConfig, run_demo
+    from .demo_hw import HardwareDemo, run_hardware
+    from .boards import load_board
+    from .errors import HwgenError
+    from .hwconfig import AccelConfig
+    from .hwverify import SIMULATORS
+
+    config = AccelConfig(lanes, mode)          # validate before the long steps
+    load_board(board)
+    if sim not in SIMULATORS:
+        raise HwgenError(f"--sim must be one of {', '.join(SIMULATORS)}, got {sim!r}")
+    console = Console()
+    run_demo(DemoConfig(out=out, data=data, timesteps=timesteps, burst=burst, test_images=test_images), console)
+    run_hardware(out, HardwareDemo(config.lanes, config.mode, verify_images, sim, board, build), console)

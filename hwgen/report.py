@@ -156,13 +156,18 @@ def hardware_sections(network: Network, board: Board, config: AccelConfig, image
     return sections
 
 
+def count(value) -> int:
+    """A mismatch figure of a JSON report: a count, or the list of mismatches."""
+    return len(value) if isinstance(value, list) else int(value or 0)
+
+
 def verification_section(doc: dict) -> Section:
     """A ``hwgen verify`` JSON report as a table."""
-    ok = doc.get("mismatches") == 0 and doc.get("cycle_mismatches") == 0
+    mism, cyc = count(doc.get("mismatches")), count(doc.get("cycle_mismatches"))
+    ok = mism == 0 and cyc == 0 and not doc.get("error")
     cycles = doc.get("cycles") or []
     table = [["images", "logit mismatches", "cycle mismatches", "cycles min..max"],
-             [str(doc.get("images")), str(doc.get("mismatches")), str(doc.get("cycle_mismatches")),
-              f"{min(cycles)}..{max(cycles)}" if cycles else "-"]]
+             [str(doc.get("images")), str(mism), str(cyc), f"{min(cycles)}..{max(cycles)}" if cycles else "-"]]
     return Section("Verification: generated Verilog vs golden model",
                    f"hwgen verify NET --input X.npy --sim {doc.get('simulator', 'icarus')} --report R.json",
                    "Every logit and every start-to-done cycle count compared exactly: "

