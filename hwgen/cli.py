@@ -30,6 +30,16 @@ def load_inputs(path: Path) -> np.ndarray:
         raise HwgenError(f"{path}: not a readable .npy ({err})") from None
 
 
+def finish(result, report: Optional[Path]) -> None:
+    """Write ``result.to_json()`` to ``report`` (if given), print the summary, exit 1 unless ``result.ok``."""
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    typer.echo(result.summary())
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 @app.command()
 def validate(net_dir: Path = NetDir):
     """Check a network folder against SPEC.md and print a summary."""

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .cli import NetDir, app, load_inputs
+from .cli import NetDir, app, finish, load_inputs
 from .cli_hw import Lanes, ModeOpt, _config
 
 BoardOpt = typer.Option(..., "--board", "-b", help="board name (hwgen boards lists them)")
@@ -147,9 +147,4 @@ def board_run(net_dir: Path = NetDir, board: str = BoardOpt,
         task = progress.add_task("images", total=len(x))
         result = run_on_board(network, spec, _config(lanes, mode), x, link,
                               on_image=lambda i: progress.advance(task))
-    if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(result.to_json(), indent=1) + "\n")
-    typer.echo(result.summary())
-    if not result.ok:
-        raise typer.Exit(1)
+    finish(result, report)

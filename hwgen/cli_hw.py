@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .cli import NetDir, app, load_inputs
+from .cli import NetDir, app, finish, load_inputs
 from .errors import HwgenError
 
 Lanes = typer.Option(1, "--lanes", "-p", help="neuron lanes P (output neurons in parallel)")
@@ -57,9 +57,4 @@ def verify(net_dir: Path = NetDir,
     config = _config(lanes, mode)
     result = run_verify(load(net_dir), load_inputs(input), config, sim, build_dir=build_dir, fast_build=fast_build,
                         icarus_verilog=icarus_verilog)
-    if report is not None:
-        report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(result.to_json(), indent=1) + "\n")
-    typer.echo(result.summary())
-    if not result.ok:
-        raise typer.Exit(1)
+    finish(result, report)
