@@ -30,7 +30,7 @@ import numpy as np
 
 from .boards import Board, Family
 from .energy import Energy, energy
-from .hwconfig import AccelConfig
+from .hwconfig import AccelConfig, BufferRam
 from .hwplan import Plan, build_plan
 from .network import Network
 
@@ -80,8 +80,10 @@ def memory_banks(plan: Plan) -> list[tuple[str, int, int, int, bool]]:
 def bram_blocks(plan: Plan, family: Family) -> dict[str, int]:
     """Block RAMs per memory (0 where it goes to logic or distributed RAM)."""
     out = {}
+    lut_buffers = plan.config.buffers is BufferRam.DISTRIBUTED and family is Family.ECP5
     for name, banks, depth, width, rom in memory_banks(plan):
-        small = depth * width <= SMALL_ROM_BITS if rom else depth <= SMALL_RAM[family]
+        small = depth * width <= SMALL_ROM_BITS if rom else depth <= SMALL_RAM[family] \
+            or (lut_buffers and name.startswith("buffer"))
         out[name] = 0 if small or depth == 0 else banks * blocks(depth, width, family, rom)
     return out
 
@@ -161,3 +163,14 @@ def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.nda
     e: Energy = energy(network, golden.run(network, inputs).spikes)
     est.energy = e.to_json()
     return est
+
+
+def fit_buffers(network: Network, board: Board, config: AccelConfig) -> AccelConfig:
+    """``config`` with the spike buffers moved to LUT RAM when block RAM would overflow (ECP5 only)."""
+    import dataclasses
+
+    if board.family is not Family.ECP5 or config.buffers is BufferRam.DISTRIBUTED:
+        return config
+    if sum(bram_blocks(build_plan(network, config), board.family).values()) <= board.capacity.bram:
+        return config
+    return dataclasses.replace(config, buffers=BufferRam.DISTRIBUTED)

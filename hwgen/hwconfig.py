@@ -26,6 +26,18 @@ class Mode(str, enum.Enum):
     EVENT = "event"
 
 
+class BufferRam(str, enum.Enum):
+    """Where the spike buffers (input image and ping-pong spike counts) live.
+
+    ``BLOCK`` lets synthesis choose (block RAM for all but tiny buffers);
+    ``DISTRIBUTED`` asks for LUT RAM (yosys ``ram_style``), freeing block RAM
+    on families that have it (ECP5) when weights and membranes need it all.
+    """
+
+    BLOCK = "block"
+    DISTRIBUTED = "distributed"
+
+
 @dataclass(frozen=True)
 class AccelConfig:
     """Parameters of one generated accelerator.
@@ -38,10 +50,13 @@ class AccelConfig:
     mode : Mode
         ``Mode.DENSE`` or ``Mode.EVENT`` (a string ``"dense"``/``"event"`` is
         accepted and converted).
+    buffers : BufferRam
+        RAM style of the spike buffers (a string is accepted and converted).
     """
 
     lanes: int = 1
     mode: Mode = Mode.DENSE
+    buffers: BufferRam = BufferRam.BLOCK
 
     def __post_init__(self):
         if not isinstance(self.lanes, int) or isinstance(self.lanes, bool) \
@@ -52,6 +67,19 @@ class AccelConfig:
                 object.__setattr__(self, "mode", Mode(self.mode))
             except ValueError:
                 raise HwgenError(f"mode must be 'dense' or 'event', got {self.mode!r}") from None
+        if not isinstance(self.buffers, BufferRam):
+            try:
+                object.__setattr__(self, "buffers", BufferRam(self.buffers))
+            except ValueError:
+                raise HwgenError(f"buffers must be 'block' or 'distributed', got {self.buffers!r}") from None
+
+    @property
+    def buffer_attrs(self) -> dict:
+        """Memory attributes of the spike buffers (for :class:`amaranth.lib.memory.Memory`)."""
+        return {"ram_style": "distributed"} if self.buffers is BufferRam.DISTRIBUTED else {}
 
     def to_json(self) -> dict:
-        return {"lanes": self.lanes, "mode": self.mode.value}
+        doc = {"lanes": self.lanes, "mode": self.mode.value}
+        if self.buffers is not BufferRam.BLOCK:
+            doc["buffers"] = self.buffers.value
+        return doc
