@@ -111,7 +111,10 @@ def convert(model: Path = typer.Argument(..., help="torch.export program (.pt2)"
             norm: str = typer.Option("percentile", help="ReLU thresholds from data: max or percentile"),
             percentile: float = typer.Option(99.99, help="p for --norm percentile, in (0, 100]"),
             input_mean: Optional[str] = typer.Option(None, help="input mean the model expects (x or c1,c2,c3)"),
-            input_std: Optional[str] = typer.Option(None, help="input std the model expects (x or c1,c2,c3)")):
+            input_std: Optional[str] = typer.Option(None, help="input std the model expects (x or c1,c2,c3)"),
+            bias_calibration: str = typer.Option(
+                "none", help="fit per-channel bias offsets on --calib so the T-step firing rates match the ANN: "
+                             "none, mean (Li et al. 2021) or mse (least squares; best at low T, burst 1)")):
     """Convert a torch.export model to an integer SNN network folder and print a summary.
 
     MODEL is what torch.export.save(torch.export.export(model.eval(), (example,)), "model.pt2") writes,
@@ -120,7 +123,7 @@ def convert(model: Path = typer.Argument(..., help="torch.export program (.pt2)"
     options = dict(timesteps=timesteps, weight_bits=weight_bits, input_bits=input_bits,
                    burst=_numbers("--burst", burst, int), v_init=v_init, norm=norm, percentile=percentile,
                    input_mean=_numbers("--input-mean", input_mean, float),
-                   input_std=_numbers("--input-std", input_std, float))
+                   input_std=_numbers("--input-std", input_std, float), bias_calibration=bias_calibration)
     if output.exists() and not output.is_dir():
         raise HwgenError(f"{output}: exists and is not a folder")
     program = load_program(model)

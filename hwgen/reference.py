@@ -7,7 +7,8 @@ the error of the integer SNN into its parts:
   normalised frame, or the *quantised ANN* when the weights are the integer
   ones divided by θ);
 * :func:`snn_logits`: IF neurons, reset by subtraction, burst cap, analog
-  input each step, no saturation (the float SNN).
+  input each step, no saturation (the float SNN); :func:`snn_currents`
+  gives one layer's input current at every step of it.
 
 And, from an integer :class:`~hwgen.network.Network` alone,
 :func:`quantised_ann`: the integer-quantised ANN the network stands for (no
@@ -119,6 +120,52 @@ def ann_logits(network: FloatNetwork, x, *, record: dict | None = None,
     return np.concatenate(outs)
 
 
+def fire(v: torch.Tensor, threshold, burst) -> tuple[torch.Tensor, torch.Tensor]:
+    """Burst IF firing with reset by subtraction on a float membrane.
+
+    .. math:: k = \\mathrm{clamp}(\\lfloor V/\\theta \\rfloor, 0, \\Gamma),
+              \\qquad V' = V - k\\theta
+
+    ``threshold`` and ``burst`` may be tensors that broadcast against ``v``.
+    Returns ``(k, V')``.
+    """
+    k = torch.clamp(torch.floor(v / threshold), 0, burst)
+    return k, v - k * threshold
+
+
+def _simulate(layers: list[FloatLayer], x_in: torch.Tensor, steps: int, stop: int | None = None):
+    """Run the float SNN for ``steps`` steps (see :func:`snn_logits`).
+
+    Returns the membrane state per layer name and, when ``stop`` is a layer
+    index, the current that layer receives at each step (the layers from
+    ``stop`` on are then not run).
+    """
+    state: dict[str, torch.Tensor] = {}
+    currents, first = [], None
+    for _ in range(steps):
+        s = x_in
+        for index, layer in enumerate(layers):
+            if index == 0 and first is not None:
+                current = first
+            else:
+                current = apply_layer(layer, s)
+                first = current if index == 0 else first
+            if index == stop:
+                currents.append(current)
+                break
+            if layer.op == "sumpool2d":
+                s = current
+                continue
+            v = state.get(layer.name)
+            v = current + (layer.v_init * layer.threshold if v is None and layer.act else 0) + \
+                (0 if v is None else v)
+            if layer.act is None:
+                state[layer.name] = v
+                continue
+            s, state[layer.name] = fire(v, layer.threshold, layer.burst)
+    return state, currents
+
+
 @torch.no_grad()
 def snn_logits(network: FloatNetwork, x, *, timesteps: int | None = None,
                dtype=torch.float32, batch_size: int = 1024) -> np.ndarray:
@@ -131,30 +178,23 @@ def snn_logits(network: FloatNetwork, x, *, timesteps: int | None = None,
     steps = timesteps or network.timesteps
     layers, outs = _cast(network, dtype), []
     for start in range(0, len(x), batch_size):
-        x_in = _input(network, x[start:start + batch_size], dtype)
-        state: dict[str, torch.Tensor] = {}
-        first = None
-        for _ in range(steps):
-            s = x_in
-            for index, layer in enumerate(layers):
-                if index == 0 and first is not None:
-                    current = first
-                else:
-                    current = apply_layer(layer, s)
-                    first = current if index == 0 else first
-                if layer.op == "sumpool2d":
-                    s = current
-                    continue
-                v = state.get(layer.name)
-                v = current + (layer.v_init * layer.threshold if v is None and layer.act else 0) + \
-                    (0 if v is None else v)
-                if layer.act is None:
-                    state[layer.name] = v
-                    continue
-                s = torch.clamp(torch.floor(v / layer.threshold), 0, layer.burst)
-                state[layer.name] = v - s * layer.threshold
+        state, _ = _simulate(layers, _input(network, x[start:start + batch_size], dtype), steps)
         outs.append(state[layers[-1].name].flatten(1).double().numpy())
     return np.concatenate(outs)
+
+
+@torch.no_grad()
+def snn_currents(network: FloatNetwork, x, index: int, *, timesteps: int | None = None,
+                 dtype=torch.float32) -> torch.Tensor:
+    """The input current of layer ``index`` at every step of the float SNN.
+
+    Returns a tensor ``[T, N, *shape]``: :math:`I_t = W \\circledast s_{t} + b`
+    with :math:`s_t` the spikes layer ``index - 1`` emits at step ``t``
+    (the analog input for the first layer), as :func:`snn_logits` computes it.
+    """
+    steps = timesteps or network.timesteps
+    _, currents = _simulate(_cast(network, dtype), _input(network, x, dtype), steps, stop=index)
+    return torch.stack(currents)
 
 
 # --- the integer-quantised ANN of a Network (numpy, exact int64) ------------

@@ -14,7 +14,7 @@ import sys
 import types
 
 _NAMES = {"Conversion": "api", "convert": "api", "convert_detailed": "api", "pixels": "api",
-          "ConvertConfig": "config", "Norm": "config", "VInit": "config"}
+          "BiasCalibration": "config", "ConvertConfig": "config", "Norm": "config", "VInit": "config"}
 __all__ = sorted(_NAMES)
 
 

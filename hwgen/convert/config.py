@@ -20,6 +20,14 @@ class VInit(str, enum.Enum):
     ZERO = "zero"
 
 
+class BiasCalibration(str, enum.Enum):
+    """SNN bias calibration (:mod:`hwgen.convert.biascal`): off, Li et al.'s mean, or least squares."""
+
+    NONE = "none"
+    MEAN = "mean"
+    MSE = "mse"
+
+
 class Norm(str, enum.Enum):
     """How a plain ReLU's threshold λ is calibrated from data."""
 
@@ -69,6 +77,11 @@ class ConvertConfig:
         ``std`` must be > 0.
     v_bits, acc_bits : int or None
         Force widths; None sizes them from worst-case bounds (never saturates).
+    bias_calibration : BiasCalibration
+        ``"none"`` (default), ``"mean"`` or ``"mse"``: per-channel bias offsets
+        fitted on the calibration images so that each spiking layer's
+        ``T``-step firing rates match the ANN's activations
+        (:mod:`hwgen.convert.biascal`).
     """
 
     timesteps: int
@@ -82,6 +95,7 @@ class ConvertConfig:
     input_std: tuple[float, ...] | None = None
     v_bits: int | None = None
     acc_bits: int | None = None
+    bias_calibration: BiasCalibration = BiasCalibration.NONE
 
     def __post_init__(self):
         def fail(name, want):
@@ -101,7 +115,7 @@ class ConvertConfig:
               "an integer >= 1 or a list of them")
         number = isinstance(self.percentile, (int, float)) and not isinstance(self.percentile, bool)
         check("percentile", number and 0 < self.percentile <= 100, "a number in (0, 100]")
-        for name, kind in (("v_init", VInit), ("norm", Norm)):
+        for name, kind in (("v_init", VInit), ("norm", Norm), ("bias_calibration", BiasCalibration)):
             try:
                 object.__setattr__(self, name, kind(getattr(self, name)))
             except ValueError:
