@@ -4,8 +4,9 @@ Trains (or loads from the cache) the QCFS CNN and its ReLU twin, converts
 them, and measures float ANN / quantised ANN / float SNN / integer SNN
 accuracy on the 10 000 test images for T in {1,2,4,8,16,32} and burst caps
 Γ in {1, 2, L}; the ReLU twin with max and 99.99th-percentile normalisation.
-Also the golden model's images/s at T=4. Writes
-``benchmarks/results/accuracy.{json,md,png}``.
+The QCFS net is also converted with SNN bias calibration (``--bias-calibration``,
+default ``mse``; one conversion per T in {1, 2, 4, 8} and Γ). Also the golden
+model's images/s at T=4. Writes ``benchmarks/results/accuracy.{json,md,png}``.
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/accuracy.py [--quick]``.
 """
@@ -31,7 +32,10 @@ from hwgen.train import Activation, TrainConfig, trained_model
 RESULTS = Path(__file__).parent / "results"
 
 
-def _models(train_split, log, activations):
+CALIBRATED_T = (1, 2, 4, 8)
+
+
+def _models(train_split, log, activations, bias_calibration="none"):
     """(name, model, sweep config, train seconds) for each measured model."""
     out = []
     for activation in activations:
@@ -41,7 +45,9 @@ def _models(train_split, log, activations):
         log(f"{activation.value}: {'cached' if trained.cached else f'trained in {trained.seconds:.0f} s'}")
         bursts = (1, 2, config.levels)
         if activation is Activation.QCFS:
-            out.append(("qcfs", trained.model, accuracy.SweepConfig(bursts=bursts, levels=config.levels),
+            out.append(("qcfs", trained.model,
+                        accuracy.SweepConfig(bursts=bursts, levels=config.levels, bias_calibration=bias_calibration,
+                                             calibrated_timesteps=CALIBRATED_T),
                         trained.seconds))
         else:
             for norm in ("max", "percentile"):
@@ -59,6 +65,10 @@ def _markdown(rows, sweeps, speed, meta) -> str:
         lines += [f"## {name} (norm: {config.norm}, L={config.levels})", "",
                   "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(cells) + " |" for cells in body] + [""]
+        if config.bias_calibration != "none":
+            lines += [f"*bias cal.*: converted with `bias_calibration=\"{config.bias_calibration}\"` "
+                      "(hwgen.convert.biascal) on the 1000 calibration images, one network per T and Γ "
+                      "(calibrated for that T); blank: not measured.", ""]
     lines += [f"Golden model, {next(iter(sweeps))} net (Γ=1), T=4: **{speed:.0f} images/s** "
               f"({meta['threads']} threads)."]
     return "\n".join(lines) + "\n"
@@ -75,8 +85,10 @@ def _plot(rows, sweeps, path: Path) -> None:
         mine = [r for r in rows if r.model == name]
         ann = next(r.accuracy for r in mine if r.stage == "float ANN")
         ax.axhline(100 * ann, color="k", ls="--", label="float ANN")
+        styles = {"integer SNN": "-o", "float SNN": ":x", "integer SNN, bias cal.": "-s"}
         for burst in config.bursts:
-            for stage, style in (("integer SNN", "-o"), ("float SNN", ":x")):
+            for stage in (s for s in config.stages if s in styles):
+                style = styles[stage]
                 pts = sorted((r.timesteps, r.accuracy) for r in mine if r.stage == stage and r.burst == burst)
                 if pts:
                     ax.plot([p[0] for p in pts], [100 * p[1] for p in pts], style, label=f"{stage} Γ={burst}")
@@ -96,6 +108,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--activation", choices=["qcfs", "relu", "all"], default="all",
                         help="measure one model family (results file accuracy-<family>)")
+    parser.add_argument("--bias-calibration", choices=["none", "mean", "mse"], default="mse",
+                        help="also measure the QCFS net converted with this SNN bias calibration "
+                             "(T in 1, 2, 4, 8; none: skip)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     log = lambda msg: print(msg, flush=True)  # noqa: E731
@@ -104,7 +119,7 @@ def main() -> None:
     calibration = train_split.images[:1000]
     rows, sweeps, train_seconds = [], {}, {}
     families = list(Activation) if args.activation == "all" else [Activation(args.activation)]
-    models = _models(train_split, log, families)
+    models = _models(train_split, log, families, args.bias_calibration)
     for name, model, config, seconds in models:
         if args.quick:
             config = dataclasses.replace(config, float_snn=False)
@@ -117,7 +132,8 @@ def main() -> None:
     network = convert_detailed(first_model, calibration, timesteps=4).network
     speed = accuracy.throughput(network, test.images)
     command = "python benchmarks/accuracy.py" + (" --quick" if args.quick else "") + \
-        ("" if args.activation == "all" else f" --activation {args.activation}")
+        ("" if args.activation == "all" else f" --activation {args.activation}") + \
+        ("" if args.bias_calibration == "mse" else f" --bias-calibration {args.bias_calibration}")
     meta = {"command": command,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
             "threads": args.threads, "test_images": len(test), "train_seconds": train_seconds,

@@ -15,6 +15,11 @@ SNN rows are measured for every ``T`` in ``timesteps`` and every burst cap
 ``Γ`` in ``bursts``. The golden model runs once at ``max(timesteps)`` and
 reads the logits after each step (:attr:`GoldenResult.step_logits`), which
 equal the logits of a run with that many steps.
+
+With ``bias_calibration`` (:mod:`hwgen.convert.biascal`) two more stages,
+*float SNN, bias cal.* and *integer SNN, bias cal.*, are measured: a
+calibrated network is fitted for its own ``T``, so each ``T`` in
+``calibrated_timesteps`` gets its own conversion and golden-model run.
 """
 from __future__ import annotations
 
@@ -49,9 +54,16 @@ class Row:
     saturations: int | None = None
 
 
+CALIBRATED = "bias cal."
+
+
 @dataclass(frozen=True)
 class SweepConfig:
-    """What to measure: ``T`` values, burst caps, conversion options."""
+    """What to measure: ``T`` values, burst caps, conversion options.
+
+    ``bias_calibration`` (``"none"``, ``"mean"`` or ``"mse"``) adds the
+    bias-calibrated stages for ``calibrated_timesteps`` (None: all ``T``).
+    """
 
     timesteps: tuple[int, ...] = (1, 2, 4, 8, 16, 32)
     bursts: tuple[int, ...] = (1, 2, 4)
@@ -60,6 +72,14 @@ class SweepConfig:
     percentile: float = 99.99
     calibration_images: int = 1000
     float_snn: bool = True
+    bias_calibration: str = "none"
+    calibrated_timesteps: tuple[int, ...] | None = None
+
+    @property
+    def stages(self) -> tuple[str, ...]:
+        """The SNN stages this sweep measures, in table order."""
+        base = ("float SNN", "integer SNN")
+        return base if self.bias_calibration == "none" else base + tuple(f"{s}, {CALIBRATED}" for s in base)
 
 
 def _accuracy(prediction, labels) -> float:
@@ -91,6 +111,27 @@ def sweep(name: str, model: torch.nn.Module, calibration: np.ndarray, test: Spli
                 logits = snn_logits(conversion.float_snn, test.images, timesteps=steps)
                 rows.append(Row(name, "float SNN", _accuracy(logits.argmax(axis=1), test.labels),
                                 steps, burst))
+    if config.bias_calibration != "none":
+        rows += _calibrated(name, model, calibration, test, config, options, say)
+    return rows
+
+
+def _calibrated(name, model, calibration, test: Split, config: SweepConfig, options, say) -> list[Row]:
+    """Rows of bias-calibrated networks: one conversion per ``(Γ, T)``."""
+    rows = []
+    for burst in config.bursts:
+        for steps in config.calibrated_timesteps or config.timesteps:
+            say(f"{name}: bias calibration ({config.bias_calibration}), T={steps}, burst {burst}")
+            conversion = convert_detailed(model, calibration, timesteps=steps, burst=burst,
+                                          bias_calibration=config.bias_calibration, **options)
+            result = golden.run(conversion.network, test.images)
+            saturated = int(sum(v.sum() for v in result.saturations.values()))
+            rows.append(Row(name, f"integer SNN, {CALIBRATED}", _accuracy(result.prediction, test.labels),
+                            steps, burst, saturated))
+            if config.float_snn:
+                logits = snn_logits(conversion.float_snn, test.images)
+                rows.append(Row(name, f"float SNN, {CALIBRATED}", _accuracy(logits.argmax(axis=1), test.labels),
+                                steps, burst))
     return rows
 
 
@@ -112,9 +153,10 @@ def table(rows: Sequence[Row], model: str, config: SweepConfig) -> tuple[list[st
     blank = [""] * len(config.timesteps)
     lines = [[r.stage, "-" if r.burst is None else str(r.burst), f"{100 * r.accuracy:.2f}"] + blank
              for r in mine if r.timesteps is None]
-    for stage in ("float SNN", "integer SNN"):
+    for stage in config.stages:
         for burst in config.bursts:
             cells = {r.timesteps: r.accuracy for r in mine if r.stage == stage and r.burst == burst}
             if cells:
-                lines.append([stage, str(burst), ""] + [f"{100 * cells[t]:.2f}" for t in config.timesteps])
+                lines.append([stage, str(burst), ""] + [f"{100 * cells[t]:.2f}" if t in cells else ""
+                                                        for t in config.timesteps])
     return header, lines

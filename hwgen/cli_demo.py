@@ -16,6 +16,8 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="output 
          timesteps: int = typer.Option(4, "--timesteps", "-T", min=1, help="timesteps of the saved network"),
          burst: int = typer.Option(1, min=1, help="burst cap Γ of every spiking layer"),
          test_images: Optional[int] = typer.Option(None, min=1, help="evaluate on the first N test images"),
+         bias_calibration: str = typer.Option("none", help="SNN bias calibration of the saved network: none, "
+                                                           "mean or mse (see hwgen convert --help)"),
          lanes: int = typer.Option(16, "--lanes", "-p", help="neuron lanes of the generated accelerator"),
          mode: str = typer.Option("event", "--mode", "-m", help="dense | event"),
          verify_images: int = typer.Option(100, min=0, help="test images verified in cocotb (0: skip)"),
@@ -30,13 +32,16 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="output 
     from .demo_hw import HardwareDemo, run_hardware
     from .boards import load_board
     from .errors import HwgenError
+    from .convert.config import ConvertConfig
     from .hwconfig import AccelConfig
     from .hwverify import SIMULATORS
 
     config = AccelConfig(lanes, mode)          # validate before the long steps
+    ConvertConfig(timesteps=timesteps, burst=burst, bias_calibration=bias_calibration)
     load_board(board)
     if sim not in SIMULATORS:
         raise HwgenError(f"--sim must be one of {', '.join(SIMULATORS)}, got {sim!r}")
     console = Console()
-    run_demo(DemoConfig(out=out, data=data, timesteps=timesteps, burst=burst, test_images=test_images), console)
+    run_demo(DemoConfig(out=out, data=data, timesteps=timesteps, burst=burst, test_images=test_images,
+                        bias_calibration=bias_calibration), console)
     run_hardware(out, HardwareDemo(config.lanes, config.mode, verify_images, sim, board, build), console)

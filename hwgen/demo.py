@@ -31,6 +31,7 @@ class DemoConfig:
     timesteps: int = 4
     burst: int = 1
     test_images: int | None = None
+    bias_calibration: str = "none"
     sweep: tuple[int, ...] = (1, 2, 4, 8, 16)
     threads: int = 2
 
@@ -55,14 +56,18 @@ def run_demo(config: DemoConfig = DemoConfig(), console: Console | None = None) 
     test = test.head(config.test_images)
     model, train_config = _train(config, console, train_split)
     calibration = train_split.images[:1000]
-    conversion = convert_detailed(model, calibration, timesteps=config.timesteps, burst=config.burst)
+    conversion = convert_detailed(model, calibration, timesteps=config.timesteps, burst=config.burst,
+                                  bias_calibration=config.bias_calibration)
     net_dir = config.out / "network"
     conversion.save(net_dir)
     np.save(config.out / "test_images.npy", test.images[:500])
     np.save(config.out / "test_labels.npy", test.labels[:500])
-    console.print(f"network: {net_dir} (T={config.timesteps}, burst {config.burst})")
+    calibrated = "" if config.bias_calibration == "none" else f", bias calibration {config.bias_calibration}"
+    console.print(f"network: {net_dir} (T={config.timesteps}, burst {config.burst}{calibrated})")
     sweep_config = accuracy.SweepConfig(timesteps=tuple(sorted(set(config.sweep) | {config.timesteps})),
-                                        bursts=(config.burst,), levels=train_config.levels)
+                                        bursts=(config.burst,), levels=train_config.levels,
+                                        bias_calibration=config.bias_calibration,
+                                        calibrated_timesteps=(config.timesteps,))
     with console.status("simulating: golden model and float references on the test set"):
         rows = accuracy.sweep("qcfs", model, calibration, test, sweep_config)
     header, lines = accuracy.table(rows, "qcfs", sweep_config)

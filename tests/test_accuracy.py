@@ -39,3 +39,18 @@ def test_sweep_rows_cover_every_stage_burst_and_timestep():
     header, lines = accuracy.table(rows, "tiny", config)
     assert header[-2:] == ["T=1", "T=3"] and len(lines) == 2 + 4
     assert all(0 <= r.accuracy <= 1 for r in rows)
+
+
+def test_sweep_with_bias_calibration_adds_its_stages():
+    """One calibrated conversion per (Γ, T) in calibrated_timesteps; other T stay blank."""
+    model, data = _tiny()
+    config = accuracy.SweepConfig(timesteps=(1, 3), bursts=(1,), levels=2, bias_calibration="mse",
+                                  calibrated_timesteps=(3,))
+    rows = accuracy.sweep("tiny", model, data.images, data, config)
+    calibrated = [r for r in rows if r.stage.endswith(accuracy.CALIBRATED)]
+    assert sorted((r.stage, r.burst, r.timesteps) for r in calibrated) == [
+        ("float SNN, bias cal.", 1, 3), ("integer SNN, bias cal.", 1, 3)]
+    assert calibrated[0].saturations == 0
+    header, lines = accuracy.table(rows, "tiny", config)
+    assert [line[0] for line in lines[-2:]] == ["float SNN, bias cal.", "integer SNN, bias cal."]
+    assert [line[-2] for line in lines[-2:]] == ["", ""] and all(line[-1] for line in lines[-2:])
