@@ -108,7 +108,8 @@ def test_tiny_net_builds_for_ice40(tmp_path):
     assert report.fits, report.overflow
     assert (tmp_path / "out" / "hwgen_icebreaker.bin").stat().st_size > 100_000
     assert report.fmax_mhz > 5 and report.latency_us == pytest.approx(report.cycles / report.fmax_mhz, rel=1e-2)
-    assert report.resources["bram"]["used"] == sum(bram_blocks(build_plan(net, config), board.family).values())
+    built, estimated = report.resources["bram"]["used"], sum(bram_blocks(build_plan(net, config), board.family).values())
+    assert abs(estimated - built) <= max(1, 0.15 * built), (estimated, built)     # issue 5: within 15%
     saved = json.loads((tmp_path / "out" / "build_report.json").read_text())
     assert saved["format"] == "hwgen-build/1" and saved["fits"]
 
