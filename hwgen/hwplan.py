@@ -144,7 +144,7 @@ class Plan:
     cache_bits: int
     list_depth: int                       #: event list entries
     offsets_depth: int
-    index_bits: int                       #: event entry index width
+    index_bits: int                       #: event entry index width (flat index or c kh kw)
     out_nbase: int = 0
     out_shape: tuple[int, int, int] = (1, 1, 1)
     out_bits: int = 32
@@ -157,6 +157,11 @@ class Plan:
     @property
     def passes(self) -> list[Pass]:
         return self.first + self.rest
+
+    @property
+    def buffer_base(self) -> list[int]:
+        """Word offset of buffers 0, 1, 2 in a bank (the three share one memory per bank)."""
+        return [sum(self.buffer_depth[:b]) for b in range(len(self.buffer_depth))]
 
     def to_json(self) -> dict:
         """Parameters and memory sizes (the generator's JSON)."""
@@ -283,7 +288,9 @@ def build_plan(network: Network, config: AccelConfig) -> Plan:
                 flat = layer.op is Op.LINEAR
                 timestep_list.append(Pass(Kind.SCAN, i, buf_of[-1], -1, Walk(h, w, oh=h, ow=w), c,
                                           flat_list=flat))
-                list_depth, index_max = max(list_depth, c * h * w), max(index_max, c * h * w if flat else c)
+                list_depth = max(list_depth, c * h * w)
+                # entry index: flat input index (linear) or the channel's weight offset c kh kw (conv)
+                index_max = max(index_max, c * h * w if flat else c * geo["kh"] * geo["kw"])
                 offsets_depth = max(offsets_depth, 1 if flat else h * w)
                 walk_e = Walk(h, w, pkh=pk[0], pkw=pk[1], groups=groups, flat=True, **geo) if flat else walk
                 timestep_list.append(Pass(Kind.CONV, walk=walk_e, event=True, write_cache=cached,

@@ -61,10 +61,12 @@ class FireUnit(wiring.Component):
             nv = Signal(name=f"valid{j}")
             nvv = Signal(signed(self.width), name=f"v{j}")
             nk = Signal(range(self.max_burst + 1), name=f"k{j}")
-            fires = (self.burst > j) & (v >= self.threshold)
+            diff = Signal(signed(self.width + 1), name=f"d{j}")
+            m.d.comb += diff.eq(v - self.threshold)
+            fires = (self.burst > j) & ~diff[-1]         # V >= theta from the subtraction's sign
             m.d.sync += [nv.eq(valid), nvv.eq(v), nk.eq(k)]
             with m.If(fires):
-                m.d.sync += [nvv.eq(v - self.threshold), nk.eq(k + 1)]
+                m.d.sync += [nvv.eq(diff), nk.eq(k + 1)]
             valid, v, k = nv, nvv, nk
         m.d.comb += [self.valid_out.eq(valid), self.v_out.eq(v), self.k_out.eq(k)]
         return m

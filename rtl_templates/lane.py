@@ -14,12 +14,16 @@ from ``first`` to ``last`` that computes one output neuron:
         \\quad V \\leftarrow V - k\\theta
 
 Pipeline (cycle :math:`a` = token in): :math:`a` weight read;
-:math:`a+1` product; :math:`a+2` accumulate; :math:`a+3` membrane, bias and
-cache read; :math:`a+4` :math:`U = V + I`; :math:`a+5` saturate;
-:math:`a+6 \\ldots` fire (``FireUnit.latency`` stages); then the write-back
-cycle ``a + latency``. Groups stream back to back (a group may be a single
-token): the fire and write-back of one group overlap the accumulation of the
-next, and no neuron is visited twice in a pass, so the membrane read and its
+:math:`a+1` weight registered; :math:`a+2, a+3` product (two-stage
+shift-add, :mod:`.multiply`) and bias read; :math:`a+4` accumulate (from the
+bias, so a group's last token leaves :math:`I = S + b`); :math:`a+5` membrane
+and cache read (registered at :math:`a+6`); :math:`a+7` :math:`U = V + I`;
+:math:`a+8` saturate; :math:`a+9 \\ldots` fire (``FireUnit.latency``
+stages); then the write-back cycle ``a + latency``. Every RAM and ROM output
+goes straight into a register (block-RAM clock-to-out is most of a cycle on
+ECP5). Groups stream back to back (a group may be a single token): the
+fire and write-back of one group overlap the accumulation of the next, and
+no neuron is visited twice in a pass, so the membrane read and its
 write-back never alias. A fused sum-pool window (``pool_first`` ..
 ``pool_last`` over consecutive groups) is summed in a register and written
 once.
@@ -32,6 +36,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .fire import FireUnit
+from .multiply import multiply
 
 
 class NeuronLane(wiring.Component):
@@ -55,9 +60,12 @@ class NeuronLane(wiring.Component):
         address of its group, and the fused-pool window flags.
     unit_weight, use_bias, use_cache, write_cache, t0, pool_out, fused, v_init,
     threshold, burst, lo, hi : In
-        Pass parameters, constant during a pass and its drain.
+        Pass parameters, constant during a pass and its drain. The
+        saturation range ``[lo, hi]`` is a signed power-of-two range
+        :math:`[-2^{b-1}, 2^{b-1} - 1]`.
     ext_en, ext_addr, mem_data : In, In, Out
-        Membrane read port for the logit reader while the lane is idle.
+        Membrane read port for the logit reader while the lane is idle
+        (``mem_data`` is the word at ``ext_addr`` two cycles later).
     out_valid, out_value : Out
         The write-back: a spike count (or pool sum) for the spike buffer.
     """
@@ -93,11 +101,11 @@ class NeuronLane(wiring.Component):
     @staticmethod
     def latency_for(max_burst: int) -> int:
         """:attr:`latency` of a lane whose fire unit has ``max_burst`` stages."""
-        return 6 + max(1, max_burst)
+        return 9 + max(1, max_burst)
 
     @property
     def latency(self) -> int:
-        """Cycles from a group's ``last`` token to its write-back: ``6 + FireUnit.latency``."""
+        """Cycles from a group's ``last`` token to its write-back: ``9 + FireUnit.latency``."""
         return self.latency_for(self.max_burst)
 
     def elaborate(self, platform):
@@ -109,71 +117,73 @@ class NeuronLane(wiring.Component):
         w_rd, b_rd, v_rd, v_wr = wrom.read_port(), brom.read_port(), vram.read_port(), vram.write_port()
         m.submodules.fire = fire = FireUnit(self.v_bits, self.max_burst)
 
-        def stage(name, shape=1):
-            return Signal(shape, name=name)
+        def delay(tags, stage, keys=None):
+            """Register ``tags`` (or its ``keys``) into stage ``stage``."""
+            out = {k: Signal(tags[k].shape(), name=f"{stage}_{k}") for k in (keys or tags)}
+            m.d.sync += [out[k].eq(tags[k]) for k in out]
+            return out
 
         # a: weight read; token registered.
         m.d.comb += w_rd.addr.eq(self.waddr)
-        s1 = {k: stage(f"s1_{k}", getattr(self, k).shape()) for k in
-              ("valid", "first", "last", "null", "value", "naddr", "baddr", "pool_first", "pool_last")}
-        m.d.sync += [s1[k].eq(getattr(self, k)) for k in s1]
-        # a+1: product.
-        prod_bits = self.value_bits + self.weight_bits
-        s2 = {k: stage(f"s2_{k}", s1[k].shape()) for k in ("valid", "first", "last", "naddr", "baddr",
-                                                            "pool_first", "pool_last")}
-        prod = stage("s2_prod", signed(prod_bits))
-        weight = Mux(self.unit_weight, 1, w_rd.data)
-        m.d.sync += [s2[k].eq(s1[k]) for k in s2]
-        m.d.sync += prod.eq(Mux(s1["null"], 0, s1["value"] * weight))
-        # a+2: accumulate; a group's sum leaves on its last token.
-        acc = stage("acc", signed(self.acc_bits))
-        acc_next = Signal(signed(self.acc_bits))
-        m.d.comb += acc_next.eq(Mux(s2["first"], 0, acc) + prod)
-        with m.If(s2["valid"]):
+        s1 = delay({k: getattr(self, k) for k in ("valid", "first", "last", "null", "value", "naddr", "baddr",
+                                                   "pool_first", "pool_last")}, "s1")
+        # a+1: the weight leaves the ROM into a register (a null token's value is 0).
+        s2 = delay(s1, "s2", ("valid", "first", "last", "naddr", "baddr", "pool_first", "pool_last"))
+        s2.update(delay({"value": Mux(s1["null"], 0, s1["value"])}, "s2"))
+        weight = Signal(signed(self.weight_bits), name="s2_weight")
+        m.d.sync += weight.eq(Mux(self.unit_weight, 1, w_rd.data))
+        # a+2, a+3: product; bias read, into a register.
+        prod = multiply(m, s2["value"], weight, "s3")
+        m.d.comb += b_rd.addr.eq(s2["baddr"])
+        s4 = delay(delay(s2, "s3", ("valid", "first", "last", "naddr", "pool_first", "pool_last")), "s4")
+        bias = Signal(signed(self.acc_bits), name="s4_bias")
+        m.d.sync += bias.eq(b_rd.data)
+        # a+4: accumulate from the bias; a group's current I = S + b leaves on its last token.
+        acc, acc_next = Signal(signed(self.acc_bits), name="acc"), Signal(signed(self.acc_bits))
+        m.d.comb += acc_next.eq(Mux(s4["first"], Mux(self.use_bias, bias, 0), acc) + prod)
+        with m.If(s4["valid"]):
             m.d.sync += acc.eq(acc_next)
-        s3 = {k: stage(f"s3_{k}", s2[k].shape()) for k in ("naddr", "baddr", "pool_first", "pool_last")}
-        s3_valid, s3_sum = stage("s3_valid"), stage("s3_sum", signed(self.acc_bits))
-        m.d.sync += [s3[k].eq(s2[k]) for k in s3]
-        m.d.sync += [s3_valid.eq(s2["valid"] & s2["last"]), s3_sum.eq(acc_next)]
-        # a+3: membrane, bias and cache reads.
-        m.d.comb += [v_rd.addr.eq(Mux(self.ext_en, self.ext_addr, s3["naddr"])), b_rd.addr.eq(s3["baddr"]),
-                     self.mem_data.eq(v_rd.data)]
-        s4 = {k: stage(f"s4_{k}", s3[k].shape()) for k in ("naddr", "pool_first", "pool_last")}
-        s4_valid, s4_sum = stage("s4_valid"), stage("s4_sum", signed(self.acc_bits))
-        m.d.sync += [s4[k].eq(s3[k]) for k in s4] + [s4_valid.eq(s3_valid), s4_sum.eq(s3_sum)]
-        # a+4: I = S + b (or the cached I); U = V + I.
-        current = Signal(signed(self.v_bits))
-        m.d.comb += current.eq(s4_sum + Mux(self.use_bias, b_rd.data, 0))
+        s5 = delay(s4, "s5", ("naddr", "pool_first", "pool_last"))
+        s5.update(delay({"valid": s4["valid"] & s4["last"], "sum": acc_next}, "s5"))
+        # a+5: membrane and cache reads.
+        m.d.comb += v_rd.addr.eq(Mux(self.ext_en, self.ext_addr, s5["naddr"]))
+        # a+6: the reads leave the RAMs; a+7: into registers.
+        s7 = delay(delay(s5, "s6"), "s7")
+        s7.update(delay({"v": v_rd.data}, "s7"))
+        m.d.comb += self.mem_data.eq(s7["v"])
+        # a+7: U = V + I (or the cached I).
+        current = s7["sum"]
         if self.cache_depth:
             cram = Memory(shape=signed(self.cache_bits), depth=self.cache_depth, init=[])
             m.submodules.cram = cram
             c_rd, c_wr = cram.read_port(), cram.write_port()
-            m.d.comb += [c_rd.addr.eq(s3["naddr"]), c_wr.addr.eq(s4["naddr"]), c_wr.data.eq(current),
-                         c_wr.en.eq(s4_valid & self.write_cache)]
-            current = Mux(self.use_cache, c_rd.data, current)
-        s5 = {k: stage(f"s5_{k}", s4[k].shape()) for k in s4}
-        s5_valid, u = stage("s5_valid"), stage("s5_u", signed(self.v_bits))
-        m.d.sync += [s5[k].eq(s4[k]) for k in s4] + [s5_valid.eq(s4_valid)]
-        m.d.sync += u.eq(Mux(self.t0, self.v_init, v_rd.data) + current)
-        # a+5: saturate.
-        s6 = {k: stage(f"s6_{k}", s5[k].shape()) for k in s5}
-        s6_valid, vsat = stage("s6_valid"), stage("s6_v", signed(self.v_bits))
-        m.d.sync += [s6[k].eq(s5[k]) for k in s5] + [s6_valid.eq(s5_valid)]
-        m.d.sync += vsat.eq(Mux(u < self.lo, self.lo, Mux(u > self.hi, self.hi, u)))
-        # a+6 ...: fire; the tags ride alongside.
-        m.d.comb += [fire.valid_in.eq(s6_valid), fire.v_in.eq(vsat), fire.threshold.eq(self.threshold),
+            cached = Signal(signed(self.cache_bits), name="s7_cache")
+            m.d.sync += cached.eq(c_rd.data)
+            m.d.comb += [c_rd.addr.eq(s5["naddr"]), c_wr.addr.eq(s7["naddr"]), c_wr.data.eq(current),
+                         c_wr.en.eq(s7["valid"] & self.write_cache)]
+            current = Mux(self.use_cache, cached, current)
+        s8 = delay(s7, "s8", ("valid", "naddr", "pool_first", "pool_last"))
+        u = Signal(signed(self.v_bits), name="s8_u")
+        m.d.sync += u.eq(Mux(self.t0, self.v_init, s7["v"]) + current)
+        # a+8: saturate. [lo, hi] = [-2^(b-1), 2^(b-1) - 1]: u fits when its bits from b - 1 up
+        # equal its sign, so no comparator: lo is the mask of those bits and hi its complement.
+        s9 = delay(s8, "s9")
+        vsat = Signal(signed(self.v_bits), name="s9_v")
+        neg = u[-1]
+        over, under = ~neg & ((u & self.lo) != 0), neg & ((u | self.hi) != -1)
+        m.d.sync += vsat.eq(Mux(over, self.hi, Mux(under, self.lo, u)))
+        # a+9 ...: fire; the tags ride alongside.
+        m.d.comb += [fire.valid_in.eq(s9["valid"]), fire.v_in.eq(vsat), fire.threshold.eq(self.threshold),
                      fire.burst.eq(self.burst)]
-        tags = s6
+        tags = {k: s9[k] for k in ("naddr", "pool_first", "pool_last")}
         for j in range(fire.latency):
-            nxt = {k: stage(f"f{j}_{k}", tags[k].shape()) for k in tags}
-            m.d.sync += [nxt[k].eq(tags[k]) for k in tags]
-            tags = nxt
+            tags = delay(tags, f"f{j}")
         # write-back.
         m.d.comb += [v_wr.addr.eq(tags["naddr"]), v_wr.data.eq(fire.v_out),
                      v_wr.en.eq(fire.valid_out & ~self.pool_out)]
         spike = Signal(signed(self.value_bits))
         m.d.comb += spike.eq(Mux(self.pool_out, fire.v_out, fire.k_out))
-        pacc = stage("pool_acc", signed(self.value_bits))
+        pacc = Signal(signed(self.value_bits), name="pool_acc")
         pacc_next = Signal(signed(self.value_bits))
         m.d.comb += pacc_next.eq(Mux(tags["pool_first"], spike, pacc + spike))
         with m.If(fire.valid_out):

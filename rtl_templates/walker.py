@@ -1,120 +1,274 @@
-"""The pass walker: the loop nest of :class:`hwgen.hwplan.Walk` in hardware.
+r"""The pass walker: the loop nest of :class:`hwgen.hwplan.Walk` in hardware.
 
-The walker holds one *pair* (group, tap) in registers and moves to the next
-pair when the issuer takes it. Everything a pass needs is a Python constant,
-so :func:`walker_logic` emits one ``Case`` of constant arithmetic per pass
-and the registers are shared. Loop order::
+Loop order (a *group* is one output position of one channel group, a
+*pair* is one valid tap of a group)::
 
     for py < qh, px < qw, g < groups, dy < pkh, dx < pkw:     # a group
         for ky in valid rows, kx in valid cols:                # a pair (tap)
 
-with :math:`o_y = p_y k^{pool}_h + d_y`, valid rows
-:math:`\\max(0, p_h - o_y s_h) \\le k_y \\le \\min(k_h - 1, i_h - 1 + p_h - o_y s_h)`.
-A group without a valid tap, or of a ``flat`` walk, is one pair.
+with :math:`o_y = p_y k^{pool}_h + d_y` and :math:`i_y^0 = o_y s_h - p_h`
+the input row of tap 0; the valid rows are those with
+:math:`0 \le i_y^0 + k_y < i_h`. A group without a valid tap, or of a
+``flat`` walk, is one pair.
+
+The walker has no multiplier and no wide comparator. It is a three-stage
+pipeline that steps when the issuer takes a pair:
+
+``G0`` (group counters)
+    The five loop counters as down-counters with registered ``last`` flags,
+    and every group quantity that is affine in them (``ix0``, ``iy0``, the
+    buffer row base, the weight, bias, membrane and output addresses): each
+    steps by a per-pass constant chosen by the loop level that advances.
+``G1`` (group descriptor)
+    From ``G0``: the valid tap window (clamps of ``ix0``, ``iy0`` at the
+    borders), the first pair's buffer and weight addresses, the row steps.
+``T`` (pair)
+    The pair offered to the issuer: buffer position ``rpos`` and weight
+    address ``wpair`` advance by 1 along a row and by the row step at a row
+    change; at the group's last tap ``T`` loads ``G1`` and the group
+    pipeline advances.
+
+``fill`` takes two cycles after ``init`` (``G0`` → ``G1`` → ``T``), which
+is why a pass has three ``BEGIN`` cycles (``docs/architecture.md``).
 """
 from __future__ import annotations
 
-from amaranth import Mux, Signal, signed
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from hwgen.hwplan import Kind, Pass
 
-COUNTERS = ("py", "px", "g", "dy", "dx", "ky", "kx")
-DERIVED = ("null", "first_tap", "last_tap", "final", "pos", "tap_off", "naddr", "baddr", "gbase",
-           "oaddr", "pool_first", "pool_last", "g_out")
+#: Loop levels, innermost first.
+LEVELS = ("dx", "dy", "g", "px", "py")
+#: Small signed affine fields (tap-window clamps).
+SMALL = ("ix0", "ixe", "iy0", "iye")
+#: Address-like affine fields, computed modulo their width.
+WIDE = ("rbx", "extra", "gb", "wg", "naddr", "baddr", "oaddr")
 
 
 def _bits(n: int) -> int:
-    return max(1, int(n).bit_length())
+    return max(1, int(n - 1).bit_length())
 
 
-def walker_signals(passes: list[Pass], addr_bits: int) -> tuple[dict, dict, dict]:
-    """Registers ``cur``, next-state ``nxt`` and ``derived`` comb signals."""
-    top = max(max(q.walk.qh, q.walk.qw, q.walk.groups, q.walk.pkh, q.walk.pkw, q.walk.kh, q.walk.kw)
-              for q in passes)
-    cur = {k: Signal(range(top + 1), name=f"w_{k}") for k in COUNTERS}
-    nxt = {k: Signal(range(top + 1), name=f"wn_{k}") for k in COUNTERS}
-    derived = {k: Signal(1, name=f"w_{k}") for k in ("null", "first_tap", "last_tap", "final",
-                                                     "pool_first", "pool_last")}
-    for k in ("pos", "tap_off", "naddr", "baddr", "gbase", "oaddr", "g_out"):
-        derived[k] = Signal(addr_bits, name=f"w_{k}")
-    derived["next_pos"] = Signal(addr_bits, name="w_next_pos")
-    derived["init_pos"] = Signal(addr_bits, name="w_init_pos")
-    return cur, nxt, derived
-
-
-def _tap_bounds(q: Pass, o, axis: int):
+def geometry(q: Pass) -> dict:
+    """Kernel, stride, padding and input size the walker uses (1x1 for a flat or scan walk)."""
     w = q.walk
-    k, s, p, i = (w.kh, w.sh, w.ph, w.ih) if axis == 0 else (w.kw, w.sw, w.pw, w.iw)
-    a = Signal(signed(32), name=f"t{axis}_a")
-    b = Signal(signed(32), name=f"t{axis}_b")
-    return a, b, [a.eq(Mux(p - o * s > 0, p - o * s, 0)), b.eq(Mux(i - 1 + p - o * s < k - 1,
-                                                                     i - 1 + p - o * s, k - 1))]
+    if w.flat or q.kind is Kind.SCAN:
+        return dict(kh=1, kw=1, sh=0, sw=0, ph=0, pw=0, ih=1, iw=1)
+    return dict(kh=w.kh, kw=w.kw, sh=w.sh, sw=w.sw, ph=w.ph, pw=w.pw, ih=w.ih, iw=w.iw)
 
 
-def _pos(q: Pass, oy, ox, ky, kx):
+def counts(q: Pass) -> tuple[int, ...]:
+    """Trip counts of the levels of :data:`LEVELS`."""
     w = q.walk
-    if q.flat_list and q.kind is not Kind.SCAN:
-        return 0
-    return (oy * w.sh - w.ph + ky) * w.iw + (ox * w.sw - w.pw + kx)
+    if q.kind is Kind.SCAN:
+        return (1,) * len(LEVELS)
+    return (w.pkw, w.pkh, w.groups, w.qw, w.qh)
 
 
-def walker_logic(m, q: Pass, cur: dict, nxt: dict, derived: dict):
-    """Emit (inside the pass's ``Case``) the derived signals and next state of pass ``q``."""
-    w = q.walk
-    oy, ox = cur["py"] * w.pkh + cur["dy"], cur["px"] * w.pkw + cur["dx"]
-    ylo, yhi, s1 = _tap_bounds(q, oy, 0)
-    xlo, xhi, s2 = _tap_bounds(q, ox, 1)
-    m.d.comb += s1 + s2
-    null = (ylo > yhi) | (xlo > xhi) if not w.flat else (q.kind is Kind.CACHED)
-    one = w.flat or q.kind is Kind.CACHED
-    last_tap = 1 if one else (null | ((cur["ky"] == yhi) & (cur["kx"] == xhi)))
-    first_tap = 1 if one else (null | ((cur["ky"] == ylo) & (cur["kx"] == xlo)))
-    group_end = [cur["py"] == w.qh - 1, cur["px"] == w.qw - 1, cur["g"] == w.groups - 1,
-                 cur["dy"] == w.pkh - 1, cur["dx"] == w.pkw - 1]
-    final = last_tap
-    for cond in group_end:
-        final = final & cond
-    m.d.comb += [
-        derived["null"].eq(null), derived["last_tap"].eq(last_tap), derived["first_tap"].eq(first_tap),
-        derived["final"].eq(final),
-        derived["pos"].eq(_pos(q, oy, ox, cur["ky"], cur["kx"])),
-        derived["tap_off"].eq(0 if one else cur["ky"] * w.kw + cur["kx"]),
-        derived["naddr"].eq(q.nbase + cur["g"] * (w.oh * w.ow) + oy * w.ow + ox),
-        derived["baddr"].eq(q.bbase + cur["g"]),
-        derived["gbase"].eq(q.wbase + cur["g"] * q.ckk),
-        derived["oaddr"].eq(cur["g"] * (w.qh * w.qw) + cur["py"] * w.qw + cur["px"]),
-        derived["g_out"].eq(cur["g"]),
-        derived["pool_first"].eq((cur["dy"] == 0) & (cur["dx"] == 0)),
-        derived["pool_last"].eq((cur["dy"] == w.pkh - 1) & (cur["dx"] == w.pkw - 1)),
-    ]
-    # Next group: dx, dy, g, px, py innermost first.
-    order = [("dx", w.pkw), ("dy", w.pkh), ("g", w.groups), ("px", w.qw), ("py", w.qh)]
-    ng = {k: Signal.like(cur[k], name=f"ng_{k}") for k, _ in order}
-    carry = 1
-    for k, n in order:
-        m.d.comb += ng[k].eq(Mux(carry, Mux(cur[k] == n - 1, 0, cur[k] + 1), cur[k]))
-        carry = carry & (cur[k] == n - 1)
-    noy, nox = ng["py"] * w.pkh + ng["dy"], ng["px"] * w.pkw + ng["dx"]
-    nylo, _, s3 = _tap_bounds(q, noy, 0)
-    nxlo, _, s4 = _tap_bounds(q, nox, 1)
-    m.d.comb += s3 + s4
-    with m.If(last_tap):
-        m.d.comb += [nxt[k].eq(ng[k]) for k in ng]
-        m.d.comb += [nxt["ky"].eq(nylo), nxt["kx"].eq(nxlo)]
-    with m.Else():
-        m.d.comb += [nxt[k].eq(cur[k]) for k in ng]
-        with m.If(cur["kx"] == xhi):
-            m.d.comb += [nxt["kx"].eq(xlo), nxt["ky"].eq(cur["ky"] + 1)]
-        with m.Else():
-            m.d.comb += [nxt["kx"].eq(cur["kx"] + 1), nxt["ky"].eq(cur["ky"])]
-    noy2, nox2 = nxt["py"] * w.pkh + nxt["dy"], nxt["px"] * w.pkw + nxt["dx"]
-    m.d.comb += derived["next_pos"].eq(_pos(q, noy2, nox2, nxt["ky"], nxt["kx"]))
-    iy0, ix0 = w.tap_range(0, 0)[0], w.tap_range(0, 1)[0]
-    m.d.comb += derived["init_pos"].eq(_pos(q, 0, 0, iy0, ix0))
+def affine(q: Pass, src_base: int, dst_base: int) -> dict[str, tuple[int, tuple[int, ...]]]:
+    """Each field as ``(value at the first group, coefficient per level)``.
+
+    ``src_base``/``dst_base`` are the word offsets of the pass's source and
+    destination buffers in the banks.
+    """
+    if q.kind is Kind.SCAN:
+        return {k: (0, (0,) * 5) for k in SMALL + WIDE}
+    w, g = q.walk, geometry(q)
+    kh, kw, sh, sw, ph, pw, ih, iw = (g[k] for k in ("kh", "kw", "sh", "sw", "ph", "pw", "ih", "iw"))
+    pool, dense = q.kind is Kind.POOL, q.kind in (Kind.CONV, Kind.POOL) and not q.event
+    hw = w.ih * w.iw
+    ox = (1, 0, 0, w.pkw, 0)                  # d ox / d level
+    oy = (0, 1, 0, 0, w.pkh)
+    gl = (0, 0, 1, 0, 0)
+    extra0 = src_base if dense else 0
+    fields = {
+        "ix0": (-pw, tuple(sw * c for c in ox)),
+        "ixe": (-pw - (iw - kw), tuple(sw * c for c in ox)),
+        "iy0": (-ph, tuple(sh * c for c in oy)),
+        "iye": (-ph - (ih - kh), tuple(sh * c for c in oy)),
+        "extra": (extra0, tuple(hw * c if pool else 0 for c in gl)),
+        "rbx": (-ph * iw + extra0, tuple(sh * iw * a + (hw * b if pool else 0) for a, b in zip(oy, gl))),
+        "gb": (q.wbase, tuple(q.ckk * c for c in gl)),
+        "wg": (q.wbase + ph * kw, tuple(q.ckk * b - sh * kw * a for a, b in zip(oy, gl))),
+        "naddr": (q.nbase, tuple(w.oh * w.ow * b + w.ow * a + c for a, b, c in zip(oy, gl, ox))),
+        "baddr": (q.bbase, gl),
+        "oaddr": (dst_base, (0, 0, w.qh * w.qw, 1, w.qw)),
+    }
+    return fields
 
 
-def init_state(q: Pass) -> dict[str, int]:
-    """Register values of the first pair of pass ``q``."""
-    state = {k: 0 for k in COUNTERS}
-    state["ky"], state["kx"] = q.walk.tap_range(0, 0)[0], q.walk.tap_range(0, 1)[0]
-    return state
+def deltas(q: Pass, coef: tuple[int, ...]) -> list[int]:
+    """Step of a field when level ``L`` advances (the inner levels wrap to 0)."""
+    n = counts(q)
+    return [coef[L] - sum(coef[j] * (n[j] - 1) for j in range(L)) for L in range(len(LEVELS))]
+
+
+def field_range(q: Pass, value: tuple[int, tuple[int, ...]]) -> tuple[int, int]:
+    """Smallest and largest value of an affine field over the walk."""
+    const, coef = value
+    lo = hi = const
+    for c, n in zip(coef, counts(q)):
+        lo, hi = lo + min(0, c * (n - 1)), hi + max(0, c * (n - 1))
+    return lo, hi
+
+
+class Walker(wiring.Component):
+    """The pipelined pass walker (see the module docstring).
+
+    Parameters
+    ----------
+    passes : list of Pass
+        Every pass, by index.
+    bases : list of (int, int)
+        Source and destination buffer word offsets of each pass.
+    widths : dict
+        Bits of ``rpos``, ``wpair``, ``naddr``, ``baddr``, ``oaddr``.
+
+    Members
+    -------
+    pass_index : In
+        The running pass (constant from ``init`` to the pass's end).
+    init : In(1)
+        Load the first group of the pass into ``G0`` and the pass constants.
+    fill : In(2)
+        ``1``: advance ``G0`` → ``G1``; ``2``: also load ``T`` from ``G1``.
+    take : In(1)
+        The issuer takes the pair in ``T`` this cycle.
+    rpos, wpair, null, first_tap, last_tap, final, naddr, baddr, oaddr, pool_first, pool_last : Out
+        The pair in ``T`` (registers).
+    next_rpos : Out
+        ``rpos`` of the pair ``T`` holds in the next cycle.
+    """
+
+    def __init__(self, passes: list[Pass], bases: list[tuple[int, int]], widths: dict):
+        self.passes, self.bases, self.widths = passes, bases, widths
+        self.fields = [affine(q, *b) for q, b in zip(passes, bases)]
+        span = [abs(v) for q, f in zip(passes, self.fields) for k in SMALL for v in field_range(q, f[k])]
+        span += [max(geometry(q)[k] for k in ("kh", "kw", "ih", "iw")) for q in passes]
+        self.sbits = max(span + [1]).bit_length() + 2
+        self.nmax = max(max(counts(q)) for q in passes)
+        super().__init__({
+            "pass_index": In(range(len(passes) + 1)), "init": In(1), "fill": In(2), "take": In(1),
+            "rpos": Out(widths["rpos"]), "wpair": Out(widths["wpair"]), "null": Out(1),
+            "first_tap": Out(1), "last_tap": Out(1), "final": Out(1), "naddr": Out(widths["naddr"]),
+            "baddr": Out(widths["baddr"]), "oaddr": Out(widths["oaddr"]), "pool_first": Out(1),
+            "pool_last": Out(1), "next_rpos": Out(widths["rpos"]),
+        })
+
+    def _width(self, k: str) -> int:
+        return {"rbx": "rpos", "extra": "rpos", "gb": "wpair", "wg": "wpair"}.get(k, k)
+
+    def elaborate(self, platform):
+        m, sb, nl = Module(), self.sbits, len(LEVELS)
+        wd = {k: self.widths[self._width(k)] for k in WIDE}
+        # Pass constants, registered at init.
+        pc = dict(nm1=[Signal(range(self.nmax), name=f"nm1_{k}") for k in LEVELS],
+                  n1=[Signal(name=f"n1_{k}") for k in LEVELS],
+                  kwm1=Signal(signed(sb)), khm1=Signal(signed(sb)), iw=Signal(wd["rbx"]),
+                  kw=Signal(wd["gb"]), null=Signal())
+        # G0.
+        cnt = [Signal(range(self.nmax), name=f"c_{k}") for k in LEVELS]
+        last = [Signal(name=f"last_{k}") for k in LEVELS]
+        zero = [Signal(name=f"zero_{k}") for k in LEVELS]
+        f0 = {k: Signal(signed(sb), name=f"g0_{k}") for k in SMALL}
+        f0.update({k: Signal(wd[k], name=f"g0_{k}") for k in WIDE})
+        inner = [1]
+        for L in range(nl - 1):
+            inner.append(inner[-1] & last[L])
+        # The level the next step advances (the innermost counter not at its last value), a register.
+        level = Signal(range(nl + 1))
+        last_next = [Signal(name=f"lastn_{k}") for k in LEVELS]
+        m.d.comb += [last_next[L].eq(Mux(inner[L], Mux(last[L], pc["n1"][L], cnt[L] == 1), last[L]))
+                     for L in range(nl)]
+        level_next = Signal.like(level)
+        m.d.comb += level_next.eq(nl)
+        for L in reversed(range(nl)):
+            with m.If(~last_next[L]):
+                m.d.comb += level_next.eq(L)
+        delta = {k: Signal.like(f0[k], name=f"d_{k}") for k in f0}
+        with m.Switch(self.pass_index):
+            for i, (q, fields) in enumerate(zip(self.passes, self.fields)):
+                with m.Case(i):
+                    with m.Switch(level):
+                        for L in range(nl):
+                            with m.Case(L):
+                                m.d.comb += [delta[k].eq(deltas(q, fields[k][1])[L]) for k in f0]
+                    with m.If(self.init):
+                        geo, n = geometry(q), counts(q)
+                        m.d.sync += [pc["kwm1"].eq(geo["kw"] - 1), pc["khm1"].eq(geo["kh"] - 1),
+                                     pc["iw"].eq(geo["iw"]), pc["kw"].eq(geo["kw"]),
+                                     pc["null"].eq(q.kind is Kind.CACHED)]
+                        m.d.sync += [pc["nm1"][L].eq(n[L] - 1) for L in range(nl)]
+                        m.d.sync += [pc["n1"][L].eq(n[L] == 1) for L in range(nl)]
+                        m.d.sync += [cnt[L].eq(n[L] - 1) for L in range(nl)]
+                        m.d.sync += [last[L].eq(n[L] == 1) for L in range(nl)] + [z.eq(1) for z in zero]
+                        m.d.sync += level.eq(min([L for L in range(nl) if n[L] != 1] + [nl]))
+                        m.d.sync += [f0[k].eq(fields[k][0]) for k in f0]
+        # G1.
+        g1 = dict(pos=Signal(wd["rbx"]), w=Signal(wd["gb"]), rstep=Signal(wd["rbx"]), wstep=Signal(wd["gb"]),
+                  ncols=Signal(signed(sb)), nrows=Signal(signed(sb)), ncols0=Signal(), nrows0=Signal(),
+                  null=Signal(), single=Signal(), last_group=Signal(), pool_first=Signal(),
+                  pool_last=Signal(), naddr=Signal(wd["naddr"]), baddr=Signal(wd["baddr"]),
+                  oaddr=Signal(wd["oaddr"]))
+        g1 = {k: Signal.like(v, name=f"g1_{k}") for k, v in g1.items()}
+        xneg, yneg = f0["ix0"] < 0, f0["iy0"] < 0
+        ncols, nrows = Signal(signed(sb)), Signal(signed(sb))
+        m.d.comb += [ncols.eq(pc["kwm1"] + Mux(xneg, f0["ix0"], 0) - Mux(f0["ixe"] > 0, f0["ixe"], 0)),
+                     nrows.eq(pc["khm1"] + Mux(yneg, f0["iy0"], 0) - Mux(f0["iye"] > 0, f0["iye"], 0))]
+        null = pc["null"] | (ncols < 0) | (nrows < 0)
+        adv = (self.fill != 0) | (self.take & self.last_tap)
+        gload = (self.fill == 2) | (self.take & self.last_tap)
+        with m.If(adv):
+            m.d.sync += [
+                g1["pos"].eq(Mux(yneg, f0["extra"], f0["rbx"]) + Mux(xneg, 0, f0["ix0"])),
+                g1["w"].eq(Mux(yneg, f0["wg"], f0["gb"]) - Mux(xneg, f0["ix0"], 0)),
+                g1["rstep"].eq(pc["iw"] - ncols), g1["wstep"].eq(pc["kw"] - ncols),
+                g1["ncols"].eq(ncols), g1["nrows"].eq(nrows), g1["ncols0"].eq(ncols == 0),
+                g1["nrows0"].eq(nrows == 0), g1["null"].eq(null),
+                g1["single"].eq(null | ((ncols == 0) & (nrows == 0))),
+                g1["last_group"].eq(inner[nl - 1] & last[nl - 1]),
+                g1["pool_first"].eq(zero[0] & zero[1]), g1["pool_last"].eq(last[0] & last[1]),
+                g1["naddr"].eq(f0["naddr"]), g1["baddr"].eq(f0["baddr"]), g1["oaddr"].eq(f0["oaddr"]),
+            ]
+            m.d.sync += [f0[k].eq(f0[k] + delta[k]) for k in f0]
+            m.d.sync += [last[L].eq(last_next[L]) for L in range(nl)] + [level.eq(level_next)]
+            for L in range(nl):
+                with m.If(inner[L]):
+                    m.d.sync += [cnt[L].eq(Mux(last[L], pc["nm1"][L], cnt[L] - 1)), zero[L].eq(last[L])]
+        self._pair(m, g1, gload)
+        return m
+
+    def _pair(self, m, g1, gload):
+        """Stage ``T``: the pair offered to the issuer."""
+        sb = self.sbits
+        t = dict(cols=Signal(sb), rows=Signal(sb), ncols=Signal(sb), ncols0=Signal(), col_last=Signal(),
+                 row_last=Signal(), last_group=Signal(), rstep=Signal.like(g1["rstep"]),
+                 wstep=Signal.like(g1["wstep"]))
+        t = {k: Signal.like(v, name=f"t_{k}") for k, v in t.items()}
+        outs = ("naddr", "baddr", "oaddr", "pool_first", "pool_last", "null")
+        step = self.take & ~self.last_tap
+        inc_pos = self.rpos + Mux(t["col_last"], t["rstep"], 1)
+        m.d.comb += self.next_rpos.eq(Mux(gload, g1["pos"], Mux(step, inc_pos, self.rpos)))
+        with m.If(gload):
+            m.d.sync += [getattr(self, k).eq(g1[k]) for k in outs]
+            m.d.sync += [self.rpos.eq(g1["pos"]), self.wpair.eq(g1["w"]), self.first_tap.eq(1),
+                         self.last_tap.eq(g1["single"]), self.final.eq(g1["last_group"] & g1["single"]),
+                         t["cols"].eq(g1["ncols"]), t["rows"].eq(g1["nrows"]), t["ncols"].eq(g1["ncols"]),
+                         t["ncols0"].eq(g1["ncols0"]), t["col_last"].eq(g1["ncols0"]),
+                         t["row_last"].eq(g1["nrows0"]), t["last_group"].eq(g1["last_group"]),
+                         t["rstep"].eq(g1["rstep"]), t["wstep"].eq(g1["wstep"])]
+        with m.Elif(step):
+            col_last, row_last = Signal(), Signal()
+            m.d.sync += [self.rpos.eq(inc_pos), self.first_tap.eq(0),
+                         self.wpair.eq(self.wpair + Mux(t["col_last"], t["wstep"], 1))]
+            with m.If(t["col_last"]):
+                m.d.comb += [col_last.eq(t["ncols0"]), row_last.eq(t["rows"] == 1)]
+                m.d.sync += [t["cols"].eq(t["ncols"]), t["rows"].eq(t["rows"] - 1)]
+            with m.Else():
+                m.d.comb += [col_last.eq(t["cols"] == 1), row_last.eq(t["row_last"])]
+                m.d.sync += t["cols"].eq(t["cols"] - 1)
+            m.d.sync += [t["col_last"].eq(col_last), t["row_last"].eq(row_last),
+                         self.last_tap.eq(col_last & row_last),
+                         self.final.eq(t["last_group"] & col_last & row_last)]

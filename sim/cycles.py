@@ -5,12 +5,14 @@ This is the one function that documents the accelerator's timing
 runs the passes of :func:`hwgen.hwplan.build_plan`: ``plan.first`` at
 :math:`t = 0`, ``plan.rest`` at every later step. Each pass takes
 
-.. math:: 1 + N_{tokens} + D
+.. math:: B + N_{tokens} + D
 
-cycles: one to load the walker, one token issued a cycle with no stall, and
-a drain :math:`D` (the lane pipeline ``NeuronLane.latency + 1``, or
-``SCAN_DRAIN`` for a scan). The whole inference takes
-:math:`1 + \\sum_{passes} (1 + N + D)` (the extra cycle is ``done``).
+cycles: :math:`B` = ``BEGIN_CYCLES`` to register the pass constants and fill
+the walker pipeline, one token issued a cycle with no stall, and a drain
+:math:`D` (``drain_cycles``: the token stages and the lane pipeline,
+``NeuronLane.latency + ISSUE_STAGES - 1``, or ``SCAN_DRAIN`` for a scan).
+The whole inference takes :math:`1 + \sum_{passes} (B + N + D)` (the extra
+cycle is ``done``).
 
 Tokens of a pass, summed over its groups (output position :math:`\\times`
 channel group :math:`g < \\lceil C_{out}/P \\rceil`, over the positions a
@@ -33,7 +35,7 @@ import numpy as np
 from hwgen.hwconfig import AccelConfig, Mode
 from hwgen.hwplan import Kind, Pass, Plan, build_plan
 from hwgen.network import Network
-from hwgen.rtl.top import drain_cycles
+from hwgen.rtl.top import BEGIN_CYCLES, drain_cycles
 
 from .ops import _windows
 
@@ -79,7 +81,7 @@ def pass_tokens(q: Pass, nonzero: np.ndarray | None, n: int, lanes: int = 1) -> 
 
 def pass_cycles(plan: Plan, q: Pass, tokens: np.ndarray) -> np.ndarray:
     """Cycles of one pass: load + tokens + drain."""
-    return 1 + tokens + drain_cycles(q.kind, plan.max_burst)
+    return BEGIN_CYCLES + tokens + drain_cycles(q.kind, plan.max_burst)
 
 
 class _Recorder:

@@ -1,0 +1,98 @@
+"""The accelerator's input loader and logit reader (outside the timed inference).
+
+Both use running addresses (no multiplier) and registered data paths, so
+they never limit the clock.
+"""
+from __future__ import annotations
+
+from amaranth import Mux, Signal, signed
+
+
+def _bits(n: int) -> int:
+    return max(1, int(n - 1).bit_length())
+
+
+def loader(m, accel, plan):
+    """Input stream -> buffer 0 (word offset 0), C order, bank ``c mod P``.
+
+    Returns
+    -------
+    beat, addr, bank : Signal
+        A word is written this cycle, at ``addr`` of bank ``bank``.
+    """
+    P = plan.lanes
+    c, h, w = plan.tensors[0].shape
+    hw = h * w
+    lpos, lc, lb = Signal(range(hw), name="ld_pos"), Signal(range(c), name="ld_c"), Signal(range(P), name="ld_bank")
+    addr, base = Signal(_bits(plan.buffer_depth[0]), name="ld_addr"), Signal(_bits(plan.buffer_depth[0]))
+    beat = Signal(name="ld_beat")
+    m.d.comb += [accel.pixels.ready.eq(~accel.busy), beat.eq(accel.pixels.valid & accel.pixels.ready)]
+    with m.If(accel.start & ~accel.busy):
+        m.d.sync += [lpos.eq(0), lc.eq(0), lb.eq(0), base.eq(0), addr.eq(0)]
+    with m.Elif(beat):
+        with m.If(lpos == hw - 1):
+            m.d.sync += lpos.eq(0)
+            with m.If(lc == c - 1):
+                m.d.sync += [lc.eq(0), lb.eq(0), base.eq(0), addr.eq(0)]
+            with m.Elif(lb == P - 1):
+                m.d.sync += [lc.eq(lc + 1), lb.eq(0), base.eq(base + hw), addr.eq(base + hw)]
+            with m.Else():
+                m.d.sync += [lc.eq(lc + 1), lb.eq(lb + 1), addr.eq(base)]
+        with m.Else():
+            m.d.sync += [lpos.eq(lpos + 1), addr.eq(addr + 1)]
+    return beat, addr, lb
+
+
+def logit_reader(m, accel, plan, lanes, start, active):
+    """Stream the output accumulators (C order) from the lanes' membrane RAM.
+
+    ``start`` (the cycle before ``active``) resets the counters. While
+    ``active``, each logit takes five phases: the address steps, the RAM
+    reads, the lane registers the word, the selected word is registered,
+    then ``valid`` until taken (``ready`` only clears ``valid``, so it meets
+    no logic here). Returns the "last logit taken" condition.
+    """
+    P = plan.lanes
+    oc, oh, ow = plan.out_shape
+    ohow = oh * ow
+    i_c, i_pos, i_b = Signal(range(oc), name="lo_c"), Signal(range(ohow), name="lo_pos"), Signal(range(P),
+                                                                                                 name="lo_b")
+    ext, gbase = Signal(_bits(plan.mem_depth), name="lo_addr"), Signal(_bits(plan.mem_depth), name="lo_base")
+    phase, first, last = Signal(3, name="lo_phase"), Signal(name="lo_first"), Signal(name="lo_last")
+    data, valid = Signal(signed(plan.mem_bits), name="lo_data"), accel.logits.valid
+    done = Signal(name="lo_done")
+    m.d.comb += [accel.logits.payload.eq(data), done.eq(valid & accel.logits.ready & last)]
+    for lane in lanes:
+        m.d.comb += [lane.ext_en.eq(active), lane.ext_addr.eq(ext)]
+    with m.If(start):
+        m.d.sync += [i_c.eq(0), i_pos.eq(0), i_b.eq(0), ext.eq(plan.out_nbase), gbase.eq(plan.out_nbase),
+                     phase.eq(0), first.eq(1), last.eq(oc * ohow == 1)]
+    with m.Elif(active):
+        with m.If(phase != 4):
+            m.d.sync += phase.eq(phase + 1)
+        with m.If(phase == 0):
+            m.d.sync += first.eq(0)
+            with m.If(~first):
+                _step(m, (i_c, i_pos, i_b, ext, gbase, last), P, ohow, oc)
+        with m.If(phase == 3):
+            m.d.sync += valid.eq(1)
+            with m.Switch(i_b):
+                for b, lane in enumerate(lanes):
+                    with m.Case(b):
+                        m.d.sync += data.eq(lane.mem_data)
+        with m.If(valid & accel.logits.ready):
+            m.d.sync += [phase.eq(0), valid.eq(0)]
+    return done
+
+
+def _step(m, regs, P, ohow, oc):
+    """Advance the reader to the next logit (C order: bank ``c mod P``, group ``c // P``)."""
+    i_c, i_pos, i_b, ext, gbase, last = regs
+    with m.If(i_pos == ohow - 1):
+        m.d.sync += [i_pos.eq(0), i_c.eq(i_c + 1), last.eq((i_c == oc - 2) & (ohow == 1))]
+        with m.If(i_b == P - 1):
+            m.d.sync += [i_b.eq(0), gbase.eq(gbase + ohow), ext.eq(gbase + ohow)]
+        with m.Else():
+            m.d.sync += [i_b.eq(i_b + 1), ext.eq(gbase)]
+    with m.Else():
+        m.d.sync += [i_pos.eq(i_pos + 1), ext.eq(ext + 1), last.eq((i_c == oc - 1) & (i_pos == ohow - 2))]
