@@ -103,31 +103,44 @@ class UartAccelerator(wiring.Component):
                     m.next = "HEADER"
 
     def _send(self, m, utx, accel):
-        """Reply header, logits (tracking the argmax), class, cycles."""
+        """Reply header, logits (tracking the argmax), class, cycles.
+
+        The argmax runs one cycle behind the logit stream: a received logit
+        is held in ``seen`` and compared with ``best`` on the next cycle, so
+        no path goes from the accelerator's logit port through a comparator
+        into the byte shifter (one UART byte lasts ``10 * divisor`` cycles,
+        far longer than the one-cycle lag).
+        """
         lb = self.logit_bytes
         out = Signal(32)
         left = Signal(range(5))
         m.d.comb += [utx.bytes.valid.eq(left != 0), utx.bytes.payload.eq(out[:8])]
         with m.If(utx.bytes.valid & utx.bytes.ready):
             m.d.sync += [out.eq(out >> 8), left.eq(left - 1)]
-        idle = (left == 0) | ((left == 1) & utx.bytes.ready)
-        best, best_i, k = Signal(accel.logits.payload.shape()), Signal(16), Signal(16)
+        idle = Signal()
+        m.d.comb += idle.eq((left == 0) | ((left == 1) & utx.bytes.ready))
+        best, best_i = Signal(accel.logits.payload.shape()), Signal(16)
+        seen, seen_i, seen_valid = Signal(accel.logits.payload.shape()), Signal(16), Signal()
+        k, last = Signal(16), Signal()
+        m.d.sync += seen_valid.eq(0)
+        with m.If(seen_valid & ((seen_i == 0) | (seen > best))):
+            m.d.sync += [best.eq(seen), best_i.eq(seen_i)]
         with m.FSM(name="tx_fsm"):
             with m.State("WAIT"):
                 with m.If(accel.done):
-                    m.d.sync += [out.eq(REPLY), left.eq(1), k.eq(0), best_i.eq(0)]
+                    m.d.sync += [out.eq(REPLY), left.eq(1), k.eq(0), last.eq(self.classes == 1)]
                     m.next = "LOGITS"
             with m.State("LOGITS"):
                 m.d.comb += accel.logits.ready.eq(idle)
                 with m.If(accel.logits.valid & idle):
                     value = accel.logits.payload
-                    m.d.sync += [out.eq(value.as_signed()), left.eq(lb), k.eq(k + 1)]
-                    with m.If((k == 0) | (value > best)):
-                        m.d.sync += [best.eq(value), best_i.eq(k)]
-                    with m.If(k == self.classes - 1):
+                    m.d.sync += [out.eq(value.as_signed()), left.eq(lb), k.eq(k + 1),
+                                 last.eq(k == self.classes - 2),
+                                 seen.eq(value), seen_i.eq(k), seen_valid.eq(1)]
+                    with m.If(last):
                         m.next = "CLASS"
             with m.State("CLASS"):
-                with m.If(idle):
+                with m.If(idle & ~seen_valid):
                     m.d.sync += [out.eq(best_i), left.eq(2)]
                     m.next = "CYCLES"
             with m.State("CYCLES"):
