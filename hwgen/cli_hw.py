@@ -49,12 +49,13 @@ def verify(net_dir: Path = NetDir,
            build_dir: Optional[Path] = typer.Option(None, "--build-dir", help="keep the simulator build here"),
            fast_build: bool = typer.Option(False, "--fast-build", help="Verilator: -O0 C++ (quicker build)"),
            icarus_verilog: bool = typer.Option(False, "--icarus-verilog",
-                                               help="Icarus: simulate the emitted Verilog itself (slower)")):
+                                               help="Icarus: simulate the emitted Verilog itself (slower)"),
+           jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="simulator processes at once (images shared out)")):
     """Simulate the generated Verilog on images; compare logits and cycles exactly."""
     from .hwverify import verify as run_verify
     from .netfile import load
 
     config = _config(lanes, mode)
     result = run_verify(load(net_dir), load_inputs(input), config, sim, build_dir=build_dir, fast_build=fast_build,
-                        icarus_verilog=icarus_verilog)
+                        icarus_verilog=icarus_verilog, jobs=jobs)
     finish(result, report)

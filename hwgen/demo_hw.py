@@ -13,6 +13,7 @@ images, :func:`run_hardware` writes into the same folder:
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
     verify_doc = None
     if options.verify_images:
         with console.status(f"verifying {options.verify_images} images on {options.simulator} (cocotb)"):
-            result = verify(network, images[:options.verify_images], config, options.simulator)
+            result = verify(network, images[:options.verify_images], config, options.simulator,
+                            jobs=os.cpu_count() or 1)
         verify_doc = result.to_json()
         _write(out / "verify.json", verify_doc)
         console.print(result.summary().splitlines()[0])

@@ -8,6 +8,7 @@ with :func:`hwgen.sim.golden.run` and every start-to-done cycle count with
 """
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -135,9 +137,32 @@ def _compare(expected_logits, expected_cycles, logits, cycles, result: VerifyRes
         result.error = f"the bench returned {len(logits)} of {len(expected_logits)} images"
 
 
+@dataclass
+class _Share:
+    """One simulator process's share of the images: its folder and files."""
+
+    work: Path
+    number: int
+    index: np.ndarray
+
+    @property
+    def dir(self) -> Path:
+        path = self.work if self.number == 0 else self.work / f"share{self.number}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def bench_in(self) -> Path:
+        return self.dir / "bench_in.npz"
+
+    @property
+    def bench_out(self) -> Path:
+        return self.dir / "bench_out.json"
+
+
 def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", *,
            build_dir: str | os.PathLike | None = None, fast_build: bool = False,
-           icarus_verilog: bool = False) -> VerifyResult:
+           icarus_verilog: bool = False, jobs: int = 1) -> VerifyResult:
     """Simulate the generated accelerator on images ``x``; see the module docstring.
 
     Parameters
@@ -153,6 +178,9 @@ def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", 
     icarus_verilog : bool
         Icarus: simulate the emitted ``hwgen_accel.v`` itself rather than the
         faster netlist of the same design (:mod:`hwgen.simnetlist`).
+    jobs : int
+        Simulator processes run at once, each on a contiguous share of the
+        images (one build; the results are put back in image order).
     """
     from cocotb_tools.runner import get_runner
 
@@ -206,24 +234,36 @@ def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", 
             else:
                 os.environ["MAKEFLAGS"] = saved
         result.build_seconds = time.perf_counter() - start
-        bench_in, bench_out = work / "bench_in.npz", work / "bench_out.json"
-        np.savez(bench_in, images=x.reshape(len(x), -1), logits=expected, cycles=expected_cycles)
-        bench_out.unlink(missing_ok=True)
         start, cpu = time.perf_counter(), _children_cpu()
-        env.update({"HWGEN_BENCH_IN": str(bench_in), "HWGEN_BENCH_OUT": str(bench_out),
-                    "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
-        try:
-            runner.test(test_module="hwgen.sim.bench.cocotb_accel", hdl_toplevel=toplevel,
-                        build_dir=work / simulator, test_dir=work, extra_env=env, timescale=("1ns", "1ps"),
-                        log_file=work / "test.log")
-        except SystemExit:
-            pass        # the runner exits on a failed bench; its results file says why
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        shares = [s for s in np.array_split(np.arange(len(x)), max(1, min(jobs, len(x)))) if len(s)]
+        runs = [_Share(work, k, idx) for k, idx in enumerate(shares)]
+        for run in runs:
+            run.bench_out.unlink(missing_ok=True)
+            np.savez(run.bench_in, images=x[run.index].reshape(len(run.index), -1), logits=expected[run.index],
+                     cycles=expected_cycles[run.index])
+
+        def simulate(run: _Share):
+            try:
+                copy.copy(runner).test(test_module="hwgen.sim.bench.cocotb_accel", hdl_toplevel=toplevel,
+                                       build_dir=work / simulator, test_dir=run.dir, timescale=("1ns", "1ps"),
+                                       extra_env={**env, "HWGEN_BENCH_IN": str(run.bench_in),
+                                                  "HWGEN_BENCH_OUT": str(run.bench_out)},
+                                       log_file=run.dir / "test.log")
+            except SystemExit:
+                pass        # the runner exits on a failed bench; its results file says why
+
+        with ThreadPoolExecutor(len(runs)) as pool:
+            list(pool.map(simulate, runs))
         result.run_seconds = time.perf_counter() - start
         result.run_cpu_seconds = _children_cpu() - cpu
-        if not bench_out.is_file():
-            result.error = f"the bench wrote no results (see {work / 'test.log'})"
+        missing = [run for run in runs if not run.bench_out.is_file()]
+        if missing:
+            result.error = f"the bench wrote no results (see {missing[0].dir / 'test.log'})"
             return result
-        measured = json.loads(bench_out.read_text())
+        parts = [json.loads(run.bench_out.read_text()) for run in runs]
+        measured = {key: [v for part in parts for v in part.get(key, [])]
+                    for key in ("logits", "cycles", "port_mismatches")}
         result.cycles = [int(c) for c in measured["cycles"]]
         _compare(expected, expected_cycles, measured["logits"], measured["cycles"], result)
         if measured.get("port_mismatches"):

@@ -13,6 +13,7 @@ from hwgen.generate import generate
 from hwgen.hwconfig import AccelConfig
 from hwgen.hwverify import icarus_source, verify
 from hwgen.sim.bench.nets import demo_like, images
+from hwgen.sim.cycles import inference_cycles
 from netgen import random_inputs, random_network
 
 CNN, MLP = "tests/data/conformance-cnn", "tests/data/conformance-mlp"
@@ -56,11 +57,11 @@ def test_verify_cli_icarus_report(tmp_path):
     x = np.load(f"{MLP}/inputs.npy")[:3]
     np.save(tmp_path / "x.npy", x)
     done = hwgen_cli("verify", MLP, "--input", tmp_path / "x.npy", "--sim", "icarus", "--lanes", "2",
-                     "--mode", "event", "--report", tmp_path / "r.json")
+                     "--mode", "event", "--report", tmp_path / "r.json", "--jobs", "2")
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["images"] == 3 and report["mismatches"] == [] and report["cycle_mismatches"] == []
-    assert len(report["cycles"]) == 3
+    assert report["cycles"] == inference_cycles(load(MLP), AccelConfig(2, "event"), x).tolist()
 
 
 @pytest.mark.parametrize("simulator,lanes,mode", [("icarus", 3, "dense"), ("verilator", 2, "event")])
@@ -82,7 +83,7 @@ def test_random_network(simulator, seed, lanes, mode):
 
 
 def test_verify_reports_mismatches(monkeypatch):
-    """A wrong expectation is reported with the image, output, expected and got."""
+    """A wrong expectation is reported with the image, output, expected and got (images shared by 2 jobs)."""
     import hwgen.sim.golden as golden
 
     network = demo_like(0, size=8, channels=(2, 2), hidden=3, classes=2, timesteps=2)
@@ -90,13 +91,13 @@ def test_verify_reports_mismatches(monkeypatch):
 
     def off_by_one(net, x, **kw):
         result = real(net, x, **kw)
-        result.logits = result.logits + 1
+        result.logits[-1] += 1
         return result
 
     monkeypatch.setattr(golden, "run", off_by_one)
-    result = verify(network, images(0, 1, 8), AccelConfig(1), "icarus")
+    result = verify(network, images(0, 3, 8), AccelConfig(1), "icarus", jobs=2)
     assert not result.ok and len(result.mismatches) == 2
-    assert result.mismatches[0][:2] == (0, 0) and result.mismatches[0][2] == result.mismatches[0][3] + 1
+    assert result.mismatches[0][:2] == (2, 0) and result.mismatches[0][2] == result.mismatches[0][3] + 1
     assert "expected" in result.summary()
 
 
