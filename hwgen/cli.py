@@ -19,6 +19,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Trained PyTorch network -> verified spiking-neural-network accelerator.")
 
 NetDir = typer.Argument(..., exists=False, help="hwgen-snn/1 network folder")
+JsonOpt = typer.Option(False, "--json", help="print the result as JSON only (for scripts)")
+QuietOpt = typer.Option(False, "--quiet", "-q", help="no progress display")
 
 
 def load_inputs(path: Path) -> np.ndarray:
@@ -30,12 +32,13 @@ def load_inputs(path: Path) -> np.ndarray:
         raise HwgenError(f"{path}: not a readable .npy ({err})") from None
 
 
-def finish(result, report: Optional[Path]) -> None:
-    """Write ``result.to_json()`` to ``report`` (if given), print the summary, exit 1 unless ``result.ok``."""
+def finish(result, report: Optional[Path], as_json: bool = False) -> None:
+    """Write ``result.to_json()`` to ``report`` (if given); print the summary (or, with
+    ``as_json``, the JSON); exit 1 unless ``result.ok``."""
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result.to_json(), indent=1) + "\n")
-    typer.echo(result.summary())
+    typer.echo(json.dumps(result.to_json(), indent=1) if as_json else result.summary())
     if not result.ok:
         raise typer.Exit(1)
 

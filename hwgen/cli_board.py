@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .cli import NetDir, app, finish, load_inputs
+from .cli import JsonOpt, NetDir, QuietOpt, app, finish, load_inputs
 from .cli_hw import Lanes, ModeOpt, _config
 
 BoardOpt = typer.Option(..., "--board", "-b", help="board name (hwgen boards lists them)")
@@ -133,18 +133,16 @@ def board_run(net_dir: Path = NetDir, board: str = BoardOpt,
               input: Path = typer.Option(..., "--input", "-i", help="images .npy, [N, *input.shape]"),
               lanes: int = Lanes, mode: str = ModeOpt,
               timeout: float = typer.Option(10.0, help="seconds to wait for each reply"),
-              report: Optional[Path] = typer.Option(None, "--report", help="write the JSON result here")):
+              report: Optional[Path] = typer.Option(None, "--report", help="write the JSON result here"),
+              as_json: bool = JsonOpt, quiet: bool = QuietOpt):
     """Send images to the board's UART; check logits, class and cycles against the golden and cycle models."""
-    from rich.progress import Progress
-
     from .board_run import open_serial, run_on_board
     from .boards import load_board
     from .netfile import load
+    from .progress import count_bar, stderr_console
 
     network, spec, x = load(net_dir), load_board(board), load_inputs(input)
     link = open_serial(port, spec.baud, timeout)
-    with link, Progress(console=Console(stderr=True)) as progress:
-        task = progress.add_task("images", total=len(x))
-        result = run_on_board(network, spec, _config(lanes, mode), x, link,
-                              on_image=lambda i: progress.advance(task))
-    finish(result, report)
+    with link, count_bar(stderr_console(quiet or as_json), "board: images", len(x)) as update:
+        result = run_on_board(network, spec, _config(lanes, mode), x, link, on_image=lambda i: update(i + 1))
+    finish(result, report, as_json)

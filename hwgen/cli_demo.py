@@ -1,12 +1,14 @@
 """``hwgen demo``: train (cached), convert, simulate, print the accuracy table."""
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .cli import app
+from .cli import JsonOpt, QuietOpt, app
 
 
 @app.command()
@@ -23,7 +25,8 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="output 
          verify_images: int = typer.Option(100, min=0, help="test images verified in cocotb (0: skip)"),
          sim: str = typer.Option("icarus", "--sim", help="icarus | verilator"),
          board: str = typer.Option("icebreaker", "--board", "-b", help="board to estimate and build for"),
-         build: bool = typer.Option(True, "--build/--no-build", help="run the open FPGA flow when installed")):
+         build: bool = typer.Option(True, "--build/--no-build", help="run the open FPGA flow when installed"),
+         as_json: bool = JsonOpt, quiet: bool = QuietOpt):
     """Fashion-MNIST end to end: train the QCFS CNN (cached), convert, simulate, generate Verilog,
     verify it in cocotb, estimate, build for a board, and write out/demo/report.html."""
     from rich.console import Console
@@ -41,7 +44,13 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="output 
     load_board(board)
     if sim not in SIMULATORS:
         raise HwgenError(f"--sim must be one of {', '.join(SIMULATORS)}, got {sim!r}")
-    console = Console()
-    run_demo(DemoConfig(out=out, data=data, timesteps=timesteps, burst=burst, test_images=test_images,
-                        bias_calibration=bias_calibration), console)
-    run_hardware(out, HardwareDemo(config.lanes, config.mode, verify_images, sim, board, build), console)
+    console = Console(quiet=quiet or as_json)
+    started = time.monotonic()
+    summary = run_demo(DemoConfig(out=out, data=data, timesteps=timesteps, burst=burst, test_images=test_images,
+                                  bias_calibration=bias_calibration), console)
+    summary.update(run_hardware(out, HardwareDemo(config.lanes, config.mode, verify_images, sim, board, build),
+                                console))
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    console.print(f"demo done in {summary['seconds']:.0f} s")
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .cli import NetDir, app, finish, load_inputs
+from .cli import JsonOpt, NetDir, QuietOpt, app, finish, load_inputs
 from .errors import HwgenError
 
 Lanes = typer.Option(1, "--lanes", "-p", help="neuron lanes P (output neurons in parallel)")
@@ -50,12 +50,16 @@ def verify(net_dir: Path = NetDir,
            fast_build: bool = typer.Option(False, "--fast-build", help="Verilator: -O0 C++ (quicker build)"),
            icarus_verilog: bool = typer.Option(False, "--icarus-verilog",
                                                help="Icarus: simulate the emitted Verilog itself (slower)"),
-           jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="simulator processes at once (images shared out)")):
+           jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="simulator processes at once (images shared out)"),
+           as_json: bool = JsonOpt, quiet: bool = QuietOpt):
     """Simulate the generated Verilog on images; compare logits and cycles exactly."""
     from .hwverify import verify as run_verify
     from .netfile import load
+    from .progress import count_bar, stderr_console
 
-    config = _config(lanes, mode)
-    result = run_verify(load(net_dir), load_inputs(input), config, sim, build_dir=build_dir, fast_build=fast_build,
-                        icarus_verilog=icarus_verilog, jobs=jobs)
-    finish(result, report)
+    config, network, x = _config(lanes, mode), load(net_dir), load_inputs(input)
+    console = stderr_console(quiet or as_json)
+    with count_bar(console, f"{sim}: build, then images", len(x)) as update:
+        result = run_verify(network, x, config, sim, build_dir=build_dir, fast_build=fast_build,
+                            icarus_verilog=icarus_verilog, jobs=jobs, on_progress=update)
+    finish(result, report, as_json)

@@ -52,6 +52,7 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
     from .generate import generate
     from .hwverify import verify
     from .netfile import load
+    from .progress import count_bar
     from .report import collect, count, write_report
 
     network = load(out / "network")
@@ -62,9 +63,10 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
     console.print(f"Verilog: {out / 'rtl'} (P={config.lanes}, {config.mode.value})")
     verify_doc = None
     if options.verify_images:
-        with console.status(f"verifying {options.verify_images} images on {options.simulator} (cocotb)"):
+        label = f"verifying on {options.simulator} (cocotb; build, then images)"
+        with count_bar(console, label, options.verify_images) as update:
             result = verify(network, images[:options.verify_images], config, options.simulator,
-                            jobs=os.cpu_count() or 1)
+                            jobs=os.cpu_count() or 1, on_progress=update)
         verify_doc = result.to_json()
         _write(out / "verify.json", verify_doc)
         console.print(result.summary().splitlines()[0])

@@ -17,8 +17,9 @@ import shutil
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from typing import Callable
 from pathlib import Path
 
 import numpy as np
@@ -159,10 +160,19 @@ class _Share:
     def bench_out(self) -> Path:
         return self.dir / "bench_out.json"
 
+    @property
+    def progress(self) -> Path:
+        return self.dir / "progress.txt"
+
+    def images_done(self) -> int:
+        """Images the bench has finished (one byte each in :attr:`progress`)."""
+        return self.progress.stat().st_size if self.progress.is_file() else 0
+
 
 def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", *,
            build_dir: str | os.PathLike | None = None, fast_build: bool = False,
-           icarus_verilog: bool = False, jobs: int = 1) -> VerifyResult:
+           icarus_verilog: bool = False, jobs: int = 1,
+           on_progress: Callable[[int], None] | None = None) -> VerifyResult:
     """Simulate the generated accelerator on images ``x``; see the module docstring.
 
     Parameters
@@ -240,6 +250,7 @@ def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", 
         runs = [_Share(work, k, idx) for k, idx in enumerate(shares)]
         for run in runs:
             run.bench_out.unlink(missing_ok=True)
+            run.progress.unlink(missing_ok=True)
             np.savez(run.bench_in, images=x[run.index].reshape(len(run.index), -1), logits=expected[run.index],
                      cycles=expected_cycles[run.index])
 
@@ -248,13 +259,18 @@ def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", 
                 copy.copy(runner).test(test_module="hwgen.sim.bench.cocotb_accel", hdl_toplevel=toplevel,
                                        build_dir=work / simulator, test_dir=run.dir, timescale=("1ns", "1ps"),
                                        extra_env={**env, "HWGEN_BENCH_IN": str(run.bench_in),
-                                                  "HWGEN_BENCH_OUT": str(run.bench_out)},
+                                                  "HWGEN_BENCH_OUT": str(run.bench_out),
+                                                  "HWGEN_BENCH_PROGRESS": str(run.progress)},
                                        log_file=run.dir / "test.log")
             except SystemExit:
                 pass        # the runner exits on a failed bench; its results file says why
 
         with ThreadPoolExecutor(len(runs)) as pool:
-            list(pool.map(simulate, runs))
+            pending = [pool.submit(simulate, run) for run in runs]
+            while pending:
+                pending = list(wait(pending, timeout=0.5).not_done)
+                if on_progress is not None:
+                    on_progress(sum(run.images_done() for run in runs))
         result.run_seconds = time.perf_counter() - start
         result.run_cpu_seconds = _children_cpu() - cpu
         missing = [run for run in runs if not run.bench_out.is_file()]

@@ -57,9 +57,10 @@ def test_verify_cli_icarus_report(tmp_path):
     x = np.load(f"{MLP}/inputs.npy")[:3]
     np.save(tmp_path / "x.npy", x)
     done = hwgen_cli("verify", MLP, "--input", tmp_path / "x.npy", "--sim", "icarus", "--lanes", "2",
-                     "--mode", "event", "--report", tmp_path / "r.json", "--jobs", "2")
+                     "--mode", "event", "--report", tmp_path / "r.json", "--jobs", "2", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads((tmp_path / "r.json").read_text())
+    assert json.loads(done.stdout) == report
     assert report["images"] == 3 and report["mismatches"] == [] and report["cycle_mismatches"] == []
     assert report["cycles"] == inference_cycles(load(MLP), AccelConfig(2, "event"), x).tolist()
 

@@ -2,7 +2,9 @@
 
 Run by :func:`hwgen.hwverify.verify` through ``cocotb_tools.runner``. Reads
 ``HWGEN_BENCH_IN`` (``.npz``: ``images [N, F]``, ``logits [N, K]``,
-``cycles [N]``) and writes the measurements to ``HWGEN_BENCH_OUT`` (JSON).
+``cycles [N]``) and writes the measurements to ``HWGEN_BENCH_OUT`` (JSON);
+with ``HWGEN_BENCH_PROGRESS`` set, it appends one byte to that file per
+image done (the host's progress bar counts them).
 The clock period is ``HWGEN_BENCH_PERIOD_NS`` (default 10); with
 ``HWGEN_BENCH_HDL_CLOCK=1`` the simulated top drives the clock itself
 (:func:`hwgen.simnetlist.clock_wrapper`), else the bench starts a
@@ -28,6 +30,13 @@ from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, SimTimeoutErro
 from hwgen.sim.bench.cocotb_lib import Scoreboard, StreamDriver, StreamSink
 
 PERIOD_NS = int(os.environ.get("HWGEN_BENCH_PERIOD_NS", "10"))
+
+
+def _progress() -> None:
+    path = os.environ.get("HWGEN_BENCH_PROGRESS")
+    if path:
+        with open(path, "a") as done:
+            done.write(".")
 
 
 @cocotb.test()
@@ -66,6 +75,7 @@ async def accelerator_matches_golden(dut):
             port_mismatch.append((index, measured, int(dut.cycles.value)))
         logits = await sink.receive(expected.shape[1])
         board.check(index, logits, measured)
+        _progress()
     dut._log.info(board.summary())
     with open(os.environ["HWGEN_BENCH_OUT"], "w") as out:
         json.dump({"logits": board.logits, "cycles": board.cycles, "port_mismatches": port_mismatch}, out)
