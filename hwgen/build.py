@@ -83,6 +83,7 @@ class BuildReport:
     seconds: float = 0.0
     advice: list = field(default_factory=list)
     nextpnr_utilisation: dict = field(default_factory=dict)
+    buffers: str = "block"
 
     def to_json(self) -> dict:
         return {"format": "hwgen-build/1", **asdict(self)}
@@ -183,7 +184,7 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
     plan = build_plan(network, config)
     platform = board.make_platform()
     report = BuildReport(board.name, platform.device, config.lanes, config.mode.value, fits=False,
-                         target_mhz=board.target_mhz)
+                         target_mhz=board.target_mhz, buffers=config.buffers.value)
     report.cycles, report.cycles_basis = _cycles(network, config, inputs)
     work = out_dir / "build"
     if work.exists():

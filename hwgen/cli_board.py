@@ -14,6 +14,21 @@ from .cli import JsonOpt, NetDir, QuietOpt, app, finish, load_inputs
 from .cli_hw import Lanes, ModeOpt, _config
 
 BoardOpt = typer.Option(..., "--board", "-b", help="board name (hwgen boards lists them)")
+BuffersOpt = typer.Option("auto", "--buffers", help="spike buffers in block | distributed RAM; auto: "
+                                                    "distributed when block RAM would overflow (ECP5)")
+
+
+def _board_config(network, board, lanes: int, mode: str, buffers: str):
+    """The accelerator config for ``board``: ``--buffers auto`` asks :func:`hwgen.estimate.fit_buffers`."""
+    from .errors import HwgenError
+    from .estimate import fit_buffers
+    from .hwconfig import AccelConfig
+
+    if buffers not in ("auto", "block", "distributed"):
+        raise HwgenError(f"--buffers must be auto, block or distributed, got {buffers!r}")
+    if buffers == "auto":
+        return fit_buffers(network, board, _config(lanes, mode))
+    return AccelConfig(lanes, mode, buffers=buffers)
 
 
 @app.command("boards")
@@ -44,7 +59,7 @@ def build(net_dir: Path = NetDir, board: str = BoardOpt,
           output: Path = typer.Option(Path("out/build"), "--output", "-o", help="folder for bitstream + report"),
           lanes: int = Lanes, mode: str = ModeOpt,
           input: Optional[Path] = typer.Option(None, "--input", "-i", help="sample images .npy for the cycle count"),
-          as_json: bool = typer.Option(False, "--json", help="print the report as JSON only"),
+          buffers: str = BuffersOpt, as_json: bool = typer.Option(False, "--json", help="print the report as JSON only"),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display")):
     """Synthesize, place and route with the open flow (YoWASP); write the bitstream and a resource/Fmax report.
 
@@ -55,7 +70,8 @@ def build(net_dir: Path = NetDir, board: str = BoardOpt,
     from .build import build as run_build
     from .netfile import load
 
-    network, spec, config = load(net_dir), load_board(board), _config(lanes, mode)
+    network, spec = load(net_dir), load_board(board)
+    config = _board_config(network, spec, lanes, mode, buffers)
     x = load_inputs(input) if input is not None else None
     console = Console(stderr=True, quiet=quiet or as_json)
     started = time.monotonic()
@@ -75,7 +91,8 @@ def _print_report(report, as_json: bool) -> None:
         typer.echo(json.dumps(report.to_json(), indent=1))
         return
     console = Console()
-    console.print(resource_table(f"{report.board} ({report.device}), P={report.lanes} {report.mode}",
+    console.print(resource_table(f"{report.board} ({report.device}), P={report.lanes} {report.mode}, "
+                                 f"buffers in {report.buffers} RAM",
                                  report.resources))
     if report.fmax_mhz is not None:
         met = "met" if report.timing_met else "NOT met"
@@ -94,19 +111,21 @@ def _print_report(report, as_json: bool) -> None:
 def estimate(net_dir: Path = NetDir, board: str = BoardOpt, lanes: int = Lanes, mode: str = ModeOpt,
              input: Optional[Path] = typer.Option(None, "--input", "-i",
                                                   help="sample images .npy for spike activity and cycles"),
+             buffers: str = BuffersOpt,
              as_json: bool = typer.Option(False, "--json", help="print the estimate as JSON only")):
     """Instant estimate, no synthesis: resources, cycles, latency, images/s, energy (SNN vs ANN)."""
     from .boards import load_board
     from .estimate import estimate as run_estimate
     from .netfile import load
 
-    x = load_inputs(input) if input is not None else None
-    est = run_estimate(load(net_dir), load_board(board), _config(lanes, mode), x)
+    x, network, spec = load_inputs(input) if input is not None else None, load(net_dir), load_board(board)
+    est = run_estimate(network, spec, _board_config(network, spec, lanes, mode, buffers), x)
     if as_json:
         typer.echo(json.dumps(est.to_json(), indent=1))
         return
     console = Console()
-    console.print(resource_table(f"estimate: {est.board}, P={est.lanes} {est.mode}", est.resources))
+    console.print(resource_table(f"estimate: {est.board}, P={est.lanes} {est.mode}, buffers in {est.buffers} RAM",
+                                 est.resources))
     console.print(f"Fmax ~{est.fmax_mhz:.0f} MHz; {est.cycles} cycles/image ({est.cycles_basis}) -> "
                   f"{est.latency_us:.1f} us, {est.images_per_s:.0f} images/s")
     e = est.energy

@@ -66,10 +66,9 @@ def memory_banks(plan: Plan) -> list[tuple[str, int, int, int, bool]]:
     if mem["cache_ram"]["banks"]:
         out.append(("cache_ram", mem["cache_ram"]["banks"], mem["cache_ram"]["depth"], mem["cache_ram"]["width"],
                     False))
-    in_channels = plan.network.input.shape[0]
-    for index, buf in enumerate(mem["buffers"]):
-        banks = min(buf["banks"], in_channels) if index == 0 else buf["banks"]
-        out.append((f"buffer{index}", banks, buf["depth"], buf["width"], False))
+    # buffers 0 (image), 1, 2 share one memory per bank (rtl_templates/top.py)
+    buffers = mem["buffers"]
+    out.append(("buffers", buffers[0]["banks"], sum(b["depth"] for b in buffers), buffers[0]["width"], False))
     events = mem["event_list"]
     if events["depth"]:
         out.append(("event_list", 1, events["depth"], plan.index_bits + plan.value_bits, False))
@@ -114,6 +113,7 @@ class Estimate:
     images_per_s: float = 0.0
     energy: dict = field(default_factory=dict)
     activity_basis: str = ""
+    buffers: str = "block"
 
     def to_json(self) -> dict:
         return {"format": "hwgen-estimate/1", **asdict(self)}
@@ -130,8 +130,9 @@ def predict_logic(plan: Plan, family: Family) -> tuple[int, int, float]:
 
 
 def dsp_count(plan: Plan, family: Family) -> int:
-    """Hardware multipliers: one per lane product and the issuer's address multipliers (ECP5 only)."""
-    return plan.lanes + _model()[family.value].get("dsp_fixed", 0) if family is Family.ECP5 else 0
+    """Hardware multipliers: none (the lanes multiply by shift-add, :mod:`hwgen.rtl.multiply`;
+    every address is a running sum)."""
+    return 0
 
 
 def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.ndarray | None = None) -> Estimate:
@@ -149,7 +150,8 @@ def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.nda
            "spram": {"used": 0, "available": cap.spram},
            "dsp": {"used": dsp_count(plan, fam), "available": cap.dsp}}
     est = Estimate(board.name, config.lanes, config.mode.value, res, brams,
-                   fits=all(r["used"] <= r["available"] for r in res.values()), fmax_mhz=fmax)
+                   fits=all(r["used"] <= r["available"] for r in res.values()), fmax_mhz=fmax,
+                   buffers=config.buffers.value)
     est.cycles, est.cycles_basis = _cycles(network, config, inputs)
     est.latency_us = round(est.cycles / fmax, 2)
     est.images_per_s = round(fmax * 1e6 / est.cycles, 1)
