@@ -48,7 +48,7 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
     """Run the hardware steps on ``out/network`` (see the module docstring); return a summary."""
     from .boards import load_board
     from .build import build
-    from .estimate import estimate
+    from .estimate import estimate, fit_buffers
     from .generate import generate
     from .hwverify import verify
     from .netfile import load
@@ -57,7 +57,8 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
 
     network = load(out / "network")
     images, labels = np.load(out / "test_images.npy"), np.load(out / "test_labels.npy")
-    config, board = AccelConfig(options.lanes, options.mode), load_board(options.board)
+    board = load_board(options.board)
+    config = fit_buffers(network, board, AccelConfig(options.lanes, options.mode))
     summary = {}
     generate(network, out / "rtl", config)
     console.print(f"Verilog: {out / 'rtl'} (P={config.lanes}, {config.mode.value})")
@@ -76,7 +77,12 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
     _write(out / "estimate.json", est.to_json())
     summary["estimate"] = {"board": board.name, "fits": est.fits, "latency_us": est.latency_us}
     build_doc = None
-    if options.build and _tools_present():
+    if options.build and not est.fits:
+        over = ", ".join(f"{k} {r['used']} > {r['available']}" for k, r in est.resources.items()
+                         if r["used"] > r["available"])
+        console.print(f"build skipped: the estimate says the design does not fit {board.name} ({over}); "
+                      f"try --board ulx3s-85f, or hwgen build to see the synthesised figures")
+    elif options.build and _tools_present():
         with console.status(f"building for {board.name} (yosys, nextpnr)") as status:
             report = build(network, board, config, out / "build", inputs=images[:100],
                            on_stage=lambda stage: status.update(f"building for {board.name}: {stage}"))
