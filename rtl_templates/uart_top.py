@@ -15,7 +15,7 @@ Bytes before an ``'I'`` are ignored, so a host can resynchronise by sending
 one image's worth of zeros and an ``'I'``.
 """
 
-from amaranth import Elaboratable, Module, Signal
+from amaranth import Cat, Elaboratable, Module, Signal, signed
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -105,11 +105,11 @@ class UartAccelerator(wiring.Component):
     def _send(self, m, utx, accel):
         """Reply header, logits (tracking the argmax), class, cycles.
 
-        The argmax runs one cycle behind the logit stream: a received logit
-        is held in ``seen`` and compared with ``best`` on the next cycle, so
-        no path goes from the accelerator's logit port through a comparator
-        into the byte shifter (one UART byte lasts ``10 * divisor`` cycles,
-        far longer than the one-cycle lag).
+        The argmax runs behind the logit stream: a received logit is held in
+        ``seen`` and compared with ``best`` by :meth:`_argmax` over the next
+        cycles, so no path goes from the accelerator's logit port through a
+        comparator into the byte shifter (one UART byte lasts ``10 * divisor``
+        cycles, far longer than the lag).
         """
         lb = self.logit_bytes
         out = Signal(32)
@@ -123,8 +123,7 @@ class UartAccelerator(wiring.Component):
         seen, seen_i, seen_valid = Signal(accel.logits.payload.shape()), Signal(16), Signal()
         k, last = Signal(16), Signal()
         m.d.sync += seen_valid.eq(0)
-        with m.If(seen_valid & ((seen_i == 0) | (seen > best))):
-            m.d.sync += [best.eq(seen), best_i.eq(seen_i)]
+        deciding = self._argmax(m, seen, seen_i, seen_valid, best, best_i)
         with m.FSM(name="tx_fsm"):
             with m.State("WAIT"):
                 with m.If(accel.done):
@@ -140,7 +139,7 @@ class UartAccelerator(wiring.Component):
                     with m.If(last):
                         m.next = "CLASS"
             with m.State("CLASS"):
-                with m.If(idle & ~seen_valid):
+                with m.If(idle & ~seen_valid & ~deciding):
                     m.d.sync += [out.eq(best_i), left.eq(2)]
                     m.next = "CYCLES"
             with m.State("CYCLES"):
@@ -151,6 +150,30 @@ class UartAccelerator(wiring.Component):
                 with m.If(idle):
                     m.d.comb += self._replied.eq(1)
                     m.next = "WAIT"
+
+
+    @staticmethod
+    def _argmax(m, seen, seen_i, seen_valid, best, best_i):
+        r"""``best, best_i <- seen, seen_i`` if ``seen_i == 0`` or ``seen > best``, 3 cycles after ``seen_valid``.
+
+        The signed comparison is split in two halves of a subtraction:
+        :math:`b - s < 0` with the low half's borrow registered in between,
+        so no carry chain is longer than half the logit width. Returns the
+        signal that is high while a comparison is in flight.
+        """
+        width = len(seen)
+        half = width // 2
+        low = Signal(half + 1)                  # best[:half] - seen[:half]; bit ``half`` = borrow
+        best_hi, seen_hi = Signal(signed(width - half)), Signal(signed(width - half))
+        greater, stage = Signal(), Signal(2)
+        m.d.sync += stage.eq(Cat(seen_valid, stage[0]))
+        with m.If(seen_valid):
+            m.d.sync += [low.eq(best[:half] - seen[:half]), best_hi.eq(best[half:]), seen_hi.eq(seen[half:])]
+        with m.If(stage[0]):
+            m.d.sync += greater.eq((best_hi - seen_hi - low[half]) < 0)
+        with m.If(stage[1] & ((seen_i == 0) | greater)):
+            m.d.sync += [best.eq(seen), best_i.eq(seen_i)]
+        return stage.any()
 
 
 class BoardTop(Elaboratable):

@@ -1,6 +1,8 @@
 """The board's UART front end: the UART cores, the wire protocol, the whole top in Amaranth's simulator."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from amaranth import Module
 from amaranth.sim import Simulator
 
@@ -177,3 +179,33 @@ def test_board_run_short_reply_is_a_clear_error():
     net = demo_like(4, size=4, channels=(1, 2), hidden=4, classes=3, timesteps=2)
     with pytest.raises(HwgenError, match="sent 0 of"):
         run_on_board(net, load_board("icebreaker"), AccelConfig(2), images(4, 1, size=4), Silent())
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(-2 ** 31, 2 ** 31 - 1), min_size=1, max_size=6), st.integers(0, 2))
+def test_board_argmax_is_numpy_argmax(logits, repeat):
+    """The split-comparison argmax picks the first largest logit, as ``numpy.argmax`` (ties, negatives)."""
+    from amaranth import Signal, signed
+
+    logits = logits + logits[:repeat]               # some ties
+    m = Module()
+    seen, seen_i, seen_valid = Signal(signed(32)), Signal(16), Signal()
+    best, best_i = Signal(signed(32)), Signal(16)
+    UartAccelerator._argmax(m, seen, seen_i, seen_valid, best, best_i)
+    got = []
+
+    async def bench(ctx):
+        for index, value in enumerate(logits):
+            ctx.set(seen, value)
+            ctx.set(seen_i, index)
+            ctx.set(seen_valid, 1)
+            await ctx.tick()
+            ctx.set(seen_valid, 0)
+            await ctx.tick().repeat(4)
+        got.append(ctx.get(best_i))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == [int(np.argmax(logits))]
