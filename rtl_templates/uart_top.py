@@ -75,6 +75,9 @@ class UartAccelerator(wiring.Component):
         byte_i, pix_i = Signal(range(nbytes)), Signal(range(npix))
         m.d.comb += urx.bytes.ready.eq(1)
         got = urx.bytes.valid
+        push, go = Signal(), Signal()          # registered: high exactly in PUSH / START
+        m.d.comb += [accel.pixels.valid.eq(push), accel.pixels.payload.eq(word), accel.start.eq(go)]
+        m.d.sync += [push.eq(0), go.eq(0)]
         with m.FSM(name="rx_fsm"):
             with m.State("HEADER"):
                 with m.If(got & (urx.bytes.payload == REQUEST)):
@@ -86,17 +89,16 @@ class UartAccelerator(wiring.Component):
                         else urx.bytes.payload
                     m.d.sync += [word.eq(assembled), byte_i.eq(byte_i + 1)]
                     with m.If(byte_i == nbytes - 1):
-                        m.d.sync += byte_i.eq(0)
+                        m.d.sync += [byte_i.eq(0), push.eq(1)]
                         m.next = "PUSH"
             with m.State("PUSH"):
-                m.d.comb += [accel.pixels.valid.eq(1), accel.pixels.payload.eq(word)]
                 m.d.sync += pix_i.eq(pix_i + 1)
                 with m.If(pix_i == npix - 1):
+                    m.d.sync += go.eq(1)
                     m.next = "START"
                 with m.Else():
                     m.next = "PIXELS"
             with m.State("START"):
-                m.d.comb += accel.start.eq(1)
                 m.next = "WAIT"
             with m.State("WAIT"):
                 with m.If(self._replied):
