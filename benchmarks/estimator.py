@@ -38,9 +38,12 @@ SWEEP = [("icebreaker", "tiny", 1), ("icebreaker", "tiny", 2), ("icebreaker", "t
          ("ulx3s-25f", "small", 16), ("ulx3s-85f", "demo-shape", 8), ("ulx3s-85f", "demo-shape", 16)]
 
 
-def measure(out: Path, quick: bool) -> list[dict]:
-    rows = []
+def measure(out: Path, quick: bool, done: list[dict]) -> list[dict]:
+    """Build every sweep point not in ``done``; the results file is rewritten after each build."""
+    rows = list(done)
     for board_name, net_name, lanes in SWEEP[:3] + SWEEP[5:7] if quick else SWEEP:
+        if any((r["board"], r["net"], r["lanes"]) == (board_name, net_name, lanes) for r in rows):
+            continue
         net, board, config = NETS[net_name](), load_board(board_name), AccelConfig(lanes)
         report = build(net, board, config, out / f"{board_name}-{net_name}-{lanes}")
         plan = build_plan(net, config)
@@ -53,6 +56,7 @@ def measure(out: Path, quick: bool) -> list[dict]:
                      "est_bram": sum(bram_blocks(plan, board.family).values()),
                      "est_dsp": dsp_count(plan, board.family)})
         print(rows[-1], flush=True)
+        (RESULTS / "estimator.json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
     return rows
 
 
@@ -111,14 +115,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("out/estimator"))
     ap.add_argument("--quick", action="store_true", help="5 builds instead of 11")
     ap.add_argument("--reuse", action="store_true", help="refit from benchmarks/results/estimator.json")
+    ap.add_argument("--resume", action="store_true", help="build only the points estimator.json lacks")
     ap.add_argument("--write-model", action="store_true", help="update hwgen/estimate_model.json")
     args = ap.parse_args()
     RESULTS.mkdir(exist_ok=True)
     if args.reuse:
         rows = json.loads((RESULTS / "estimator.json").read_text())["rows"]
     else:
-        rows = measure(args.out, args.quick)
-        (RESULTS / "estimator.json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+        done = json.loads((RESULTS / "estimator.json").read_text())["rows"] if args.resume else []
+        rows = measure(args.out, args.quick, done)
     table = report(rows, args.write_model)
     text = "# Estimator vs build\n\n`.venv/bin/python benchmarks/estimator.py`\n\n" + table + "\n"
     (RESULTS / "estimator.md").write_text(text)
