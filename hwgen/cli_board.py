@@ -59,7 +59,8 @@ def build(net_dir: Path = NetDir, board: str = BoardOpt,
           output: Path = typer.Option(Path("out/build"), "--output", "-o", help="folder for bitstream + report"),
           lanes: int = Lanes, mode: str = ModeOpt,
           input: Optional[Path] = typer.Option(None, "--input", "-i", help="sample images .npy for the cycle count"),
-          buffers: str = BuffersOpt, as_json: bool = typer.Option(False, "--json", help="print the report as JSON only"),
+          buffers: str = BuffersOpt,
+          as_json: bool = typer.Option(False, "--json", help="print the report as JSON only"),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display")):
     """Synthesize, place and route with the open flow (YoWASP); write the bitstream and a resource/Fmax report.
 

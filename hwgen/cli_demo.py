@@ -26,6 +26,8 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="output 
          sim: str = typer.Option("icarus", "--sim", help="icarus | verilator"),
          board: str = typer.Option("icebreaker", "--board", "-b", help="board to estimate and build for"),
          build: bool = typer.Option(True, "--build/--no-build", help="run the open FPGA flow when installed"),
+         reverify: bool = typer.Option(False, "--reverify", help="verify again even if a passing result of the "
+                                                                  "same Verilog and images is stored"),
          as_json: bool = JsonOpt, quiet: bool = QuietOpt):
     """Fashion-MNIST end to end: train the QCFS CNN (cached), convert, simulate, generate Verilog,
     verify it in cocotb, estimate, build for a board, and write out/demo/report.html."""
@@ -48,8 +50,8 @@ def demo(out: Path = typer.Option(Path("out/demo"), "--out", "-o", help="output 
     started = time.monotonic()
     summary = run_demo(DemoConfig(out=out, data=data, timesteps=timesteps, burst=burst, test_images=test_images,
                                   bias_calibration=bias_calibration), console)
-    summary.update(run_hardware(out, HardwareDemo(config.lanes, config.mode, verify_images, sim, board, build),
-                                console))
+    hardware = HardwareDemo(config.lanes, config.mode, verify_images, sim, board, build, reverify)
+    summary.update(run_hardware(out, hardware, console))
     summary["seconds"] = round(time.monotonic() - started, 1)
     console.print(f"demo done in {summary['seconds']:.0f} s")
     if as_json:

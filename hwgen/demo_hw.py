@@ -33,6 +33,7 @@ class HardwareDemo:
     simulator: str = "icarus"
     board: str = "icebreaker"
     build: bool = True
+    reverify: bool = False
 
 
 def _tools_present() -> bool:
@@ -50,9 +51,7 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
     from .build import build
     from .estimate import estimate, fit_buffers
     from .generate import generate
-    from .hwverify import verify
     from .netfile import load
-    from .progress import count_bar
     from .report import collect, count, write_report
 
     network = load(out / "network")
@@ -64,13 +63,8 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
     console.print(f"Verilog: {out / 'rtl'} (P={config.lanes}, {config.mode.value})")
     verify_doc = None
     if options.verify_images:
-        label = f"verifying on {options.simulator} (cocotb; build, then images)"
-        with count_bar(console, label, options.verify_images) as update:
-            result = verify(network, images[:options.verify_images], config, options.simulator,
-                            jobs=os.cpu_count() or 1, on_progress=update)
-        verify_doc = result.to_json()
+        verify_doc = _verify(network, out, images[:options.verify_images], config, options, console)
         _write(out / "verify.json", verify_doc)
-        console.print(result.summary().splitlines()[0])
         summary["verify"] = {"images": verify_doc["images"], "mismatches": count(verify_doc["mismatches"]),
                              "cycle_mismatches": count(verify_doc["cycle_mismatches"])}
     est = estimate(network, board, config, images)
@@ -96,6 +90,29 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
     written = write_report(sections, "hwgen demo: Fashion-MNIST QCFS CNN", out)
     console.print(f"report: {written['html']}")
     return summary
+
+
+def _verify(network, out: Path, images, config, options: HardwareDemo, console: Console) -> dict:
+    """Verify on ``images`` (every core), or reuse the stored passing result of identical inputs."""
+    from . import verify_cache
+    from .hwverify import verify
+    from .progress import count_bar
+
+    digest = verify_cache.key(out / "network", out / "rtl" / "hwgen_accel.v", images, options.simulator, config)
+    stored = None if options.reverify else verify_cache.load(digest)
+    if stored is not None:
+        console.print(f"{options.simulator}: {stored['images']} images, 0 logit and 0 cycle mismatches "
+                      f"(reused: same network, Verilog, images and bench, sha256 {digest[:12]}; --reverify reruns)")
+        return {**stored, "reused": digest}
+    label = f"verifying on {options.simulator} (cocotb; build, then images)"
+    with count_bar(console, label, len(images)) as update:
+        result = verify(network, images, config, options.simulator, jobs=os.cpu_count() or 1,
+                        on_progress=update)
+    console.print(result.summary().splitlines()[0])
+    doc = result.to_json()
+    if result.ok:
+        verify_cache.store(digest, doc)
+    return doc
 
 
 def _write(path: Path, doc: dict) -> None:

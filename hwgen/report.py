@@ -171,7 +171,10 @@ def verification_section(doc: dict) -> Section:
     return Section("Verification: generated Verilog vs golden model",
                    f"hwgen verify NET --input X.npy --sim {doc.get('simulator', 'icarus')} --report R.json",
                    "Every logit and every start-to-done cycle count compared exactly: "
-                   + ("all equal." if ok else "MISMATCHES (see the report file)."), table)
+                   + ("all equal." if ok else "MISMATCHES (see the report file).")
+                   + (f" Reused result of identical network, Verilog, images and bench (sha256 "
+                      f"{doc['reused'][:12]}; hwgen demo --reverify reruns it)." if doc.get("reused") else ""),
+                   table)
 
 
 def write_report(sections: list[Section], title: str, out_dir: str | os.PathLike) -> dict[str, Path]:
