@@ -172,6 +172,7 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
     on_stage : callable, optional
         Called with each stage's name as it starts (progress display).
     """
+    from .estimate import check_buffers
     from .rtl.uart_top import BoardTop
 
     start = time.monotonic()
@@ -181,6 +182,7 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
     env = toolchain_env()
     nextpnr = "NEXTPNR_ICE40" if board.family is Family.ICE40 else "NEXTPNR_ECP5"
     _require(env, ["YOSYS", nextpnr, "ICEPACK" if board.family is Family.ICE40 else "ECPPACK"])
+    check_buffers(board, config)
     plan = build_plan(network, config)
     platform = board.make_platform()
     report = BuildReport(board.name, platform.device, config.lanes, config.mode.value, fits=False,

@@ -99,7 +99,7 @@ def _verify(network, out: Path, images, config, options: HardwareDemo, console: 
     from .progress import count_bar
 
     digest = verify_cache.key(out / "network", out / "rtl" / "hwgen_accel.v", images, options.simulator, config)
-    stored = None if options.reverify else verify_cache.load(digest)
+    stored = None if options.reverify else verify_cache.load(digest, len(images))
     if stored is not None:
         console.print(f"{options.simulator}: {stored['images']} images, 0 logit and 0 cycle mismatches "
                       f"(reused: same network, Verilog, images and bench, sha256 {digest[:12]}; --reverify reruns)")

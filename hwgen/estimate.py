@@ -30,6 +30,7 @@ import numpy as np
 
 from .boards import Board, Family
 from .energy import Energy, energy
+from .errors import HwgenError
 from .hwconfig import AccelConfig, BufferRam
 from .hwplan import Plan, build_plan
 from .network import Network
@@ -140,6 +141,7 @@ def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.nda
     from .build import _cycles
     from .sim import golden
 
+    check_buffers(board, config)
     plan = build_plan(network, config)
     fam = board.family
     brams = bram_blocks(plan, fam)
@@ -165,6 +167,13 @@ def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.nda
     e: Energy = energy(network, golden.run(network, inputs).spikes)
     est.energy = e.to_json()
     return est
+
+
+def check_buffers(board: Board, config: AccelConfig) -> None:
+    """Distributed (LUT) RAM buffers exist only on ECP5."""
+    if config.buffers is BufferRam.DISTRIBUTED and board.family is not Family.ECP5:
+        raise HwgenError(f"buffers='distributed' needs LUT RAM, which {board.name} ({board.family.value}) "
+                         f"does not have; use block")
 
 
 def fit_buffers(network: Network, board: Board, config: AccelConfig) -> AccelConfig:

@@ -129,13 +129,31 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _compare(expected_logits, expected_cycles, logits, cycles, result: VerifyResult):
-    for image, (want, got) in enumerate(zip(expected_logits.tolist(), logits)):
-        result.mismatches += [(image, o, e, g) for o, (e, g) in enumerate(zip(want, got)) if e != g]
-    result.cycle_mismatches = [(i, int(e), int(g)) for i, (e, g) in enumerate(zip(expected_cycles, cycles))
-                               if int(e) != int(g)]
-    if len(logits) != len(expected_logits):
-        result.error = f"the bench returned {len(logits)} of {len(expected_logits)} images"
+def _compare(expected_logits, expected_cycles, runs, parts, result: VerifyResult) -> None:
+    """Compare each share's measurements with its own images' expectations (global image numbers).
+
+    A share whose bench stopped early (a timeout) leaves its later images
+    unsimulated: they are named in ``result.error`` and their cycles are -1.
+    """
+    result.cycles = [-1] * len(expected_cycles)
+    short, ports = [], []
+    for run, part in zip(runs, parts):
+        logits, cycles = part.get("logits", []), part.get("cycles", [])
+        for local, (got, measured) in enumerate(zip(logits, cycles)):
+            image = int(run.index[local])
+            want = expected_logits[image].tolist()
+            result.mismatches += [(image, o, e, g) for o, (e, g) in enumerate(zip(want, got)) if e != g]
+            if int(measured) != int(expected_cycles[image]):
+                result.cycle_mismatches.append((image, int(expected_cycles[image]), int(measured)))
+            result.cycles[image] = int(measured)
+        if len(cycles) < len(run.index):
+            short.append(f"images {int(run.index[len(cycles)])}..{int(run.index[-1])} were not simulated "
+                         f"(see {run.dir / 'test.log'})")
+        ports += [(int(run.index[i]), *rest) for i, *rest in part.get("port_mismatches", [])]
+    if ports:
+        short.append(f"the cycles port disagrees with the measured count: {ports[:5]}")
+    if short:
+        result.error = "; ".join(short)
 
 
 @dataclass
@@ -266,24 +284,23 @@ def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", 
                 pass        # the runner exits on a failed bench; its results file says why
 
         with ThreadPoolExecutor(len(runs)) as pool:
-            pending = [pool.submit(simulate, run) for run in runs]
+            pending = futures = [pool.submit(simulate, run) for run in runs]
             while pending:
                 pending = list(wait(pending, timeout=0.5).not_done)
                 if on_progress is not None:
                     on_progress(sum(run.images_done() for run in runs))
         result.run_seconds = time.perf_counter() - start
         result.run_cpu_seconds = _children_cpu() - cpu
+        failed = [f.exception() for f in futures if f.exception() is not None]
+        if failed:
+            result.error = f"the simulator run failed: {failed[0]}"
+            return result
         missing = [run for run in runs if not run.bench_out.is_file()]
         if missing:
             result.error = f"the bench wrote no results (see {missing[0].dir / 'test.log'})"
             return result
         parts = [json.loads(run.bench_out.read_text()) for run in runs]
-        measured = {key: [v for part in parts for v in part.get(key, [])]
-                    for key in ("logits", "cycles", "port_mismatches")}
-        result.cycles = [int(c) for c in measured["cycles"]]
-        _compare(expected, expected_cycles, measured["logits"], measured["cycles"], result)
-        if measured.get("port_mismatches"):
-            result.error = f"the cycles port disagrees with the measured count: {measured['port_mismatches'][:5]}"
+        _compare(expected, expected_cycles, runs, parts, result)
         return result
     finally:
         if not keep:

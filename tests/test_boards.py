@@ -143,3 +143,14 @@ def test_generate_writes_the_uart_top_for_vendor_flows(tmp_path):
     assert doc["uart_top"]["baud"] == 1_000_000
     with pytest.raises(HwgenError, match="too fast"):
         generate(net, tmp_path / "x", AccelConfig(1), uart=(1e6, 1_000_000))
+
+
+def test_distributed_buffers_need_lut_ram(tmp_path):
+    from hwgen.build import build
+
+    net, config = demo_like(0, size=8, channels=(2, 4), hidden=8), AccelConfig(2, buffers="distributed")
+    with pytest.raises(HwgenError, match="icebreaker .ice40. does not have"):
+        estimate(net, load_board("icebreaker"), config)
+    with pytest.raises(HwgenError, match="needs LUT RAM"):
+        build(net, load_board("icebreaker"), config, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

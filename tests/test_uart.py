@@ -181,16 +181,24 @@ def test_board_run_short_reply_is_a_clear_error():
         run_on_board(net, load_board("icebreaker"), AccelConfig(2), images(4, 1, size=4), Silent())
 
 
-@settings(max_examples=25, deadline=None)
-@given(st.lists(st.integers(-2 ** 31, 2 ** 31 - 1), min_size=1, max_size=6), st.integers(0, 2))
-def test_board_argmax_is_numpy_argmax(logits, repeat):
-    """The split-comparison argmax picks the first largest logit, as ``numpy.argmax`` (ties, negatives)."""
+@st.composite
+def _logits(draw):
+    width = draw(st.integers(1, 33))
+    values = st.integers(-2 ** (width - 1), 2 ** (width - 1) - 1)
+    return width, draw(st.lists(values, min_size=1, max_size=6))
+
+
+@settings(max_examples=40, deadline=None)
+@given(_logits(), st.integers(0, 2))
+def test_board_argmax_is_numpy_argmax(drawn, repeat):
+    """The split-comparison argmax picks the first largest logit, as ``numpy.argmax`` (any width, ties, negatives)."""
     from amaranth import Signal, signed
 
+    width, logits = drawn
     logits = logits + logits[:repeat]               # some ties
     m = Module()
-    seen, seen_i, seen_valid = Signal(signed(32)), Signal(16), Signal()
-    best, best_i = Signal(signed(32)), Signal(16)
+    seen, seen_i, seen_valid = Signal(signed(width)), Signal(16), Signal()
+    best, best_i = Signal(signed(width)), Signal(16)
     UartAccelerator._argmax(m, seen, seen_i, seen_valid, best, best_i)
     got = []
 

@@ -113,3 +113,26 @@ def test_run_cli_adds_cycles(tmp_path):
     expected = inference_cycles(load(MLP), AccelConfig(2, "event"), x).tolist()
     assert json.loads(done.stdout)["cycles"] == expected
     assert np.load(tmp_path / "r.npz")["cycles"].tolist() == expected
+
+
+def test_a_share_that_stops_early_names_its_images(monkeypatch):
+    """Image 0 times out (expected far fewer cycles than it takes): its share stops there, image 1 of that
+    share is reported as not simulated, the other share's image 2 still compares under its own number."""
+    import hwgen.sim.cycles as cycles
+
+    network = demo_like(0, size=8, channels=(2, 2), hidden=3, classes=2, timesteps=2)
+    real = cycles.inference_cycles
+
+    def too_few_for_image_0(net, config, x):
+        out = real(net, config, x).copy()
+        out[0] = 10                                   # bench timeout: 2 * 10 + 1000 cycles < the real count
+        return out
+
+    monkeypatch.setattr(cycles, "inference_cycles", too_few_for_image_0)
+    seen = []
+    result = verify(network, images(0, 3, 8), AccelConfig(1), "icarus", jobs=2, on_progress=seen.append)
+    assert not result.ok and result.mismatches == []
+    assert result.cycle_mismatches == [(0, 10, -1)]
+    assert "images 1..1 were not simulated" in result.error
+    assert result.cycles[1] == -1 and result.cycles[2] == real(network, AccelConfig(1), images(0, 3, 8))[2]
+    assert seen and seen[-1] == 1                    # progress counts finished images: only image 2
