@@ -62,16 +62,22 @@ def run(net_dir: Path = NetDir,
         labels: Optional[Path] = typer.Option(None, help="labels .npy, to print accuracy"),
         batch_size: int = typer.Option(512, min=1),
         lanes: Optional[int] = typer.Option(None, "--lanes", help="also give the accelerator's cycles [N]"),
-        mode: str = typer.Option("dense", "--mode", help="dense | event (with --lanes)")):
+        mode: str = typer.Option("dense", "--mode", help="dense | event (with --lanes)"),
+        quiet: bool = QuietOpt):
     """Run the bit-exact golden model; write logits, predictions, spike totals
     (and, with ``--lanes``, each image's accelerator ``cycles``)."""
     from .netfile import load
     from .sim import golden
     from .sim.results import save_results
 
+    from .progress import count_bar, stderr_console
+
     network = load(net_dir)
     x = load_inputs(input)
-    result = golden.run(network, x, batch_size=batch_size)
+    with count_bar(stderr_console(quiet), "golden model: images", len(x)) as update:
+        done = []                                   # golden.run reports each batch's size
+        result = golden.run(network, x, batch_size=batch_size,
+                            progress=lambda batch: (done.append(batch), update(sum(done))))
     extra = {}
     if lanes is not None:
         from .hwconfig import AccelConfig

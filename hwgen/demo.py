@@ -68,8 +68,9 @@ def run_demo(config: DemoConfig = DemoConfig(), console: Console | None = None) 
                                         bursts=(config.burst,), levels=train_config.levels,
                                         bias_calibration=config.bias_calibration,
                                         calibrated_timesteps=(config.timesteps,))
-    with console.status("simulating: golden model and float references on the test set"):
-        rows = accuracy.sweep("qcfs", model, calibration, test, sweep_config)
+    with console.status("simulating: golden model and float references on the test set") as status:
+        rows = accuracy.sweep("qcfs", model, calibration, test, sweep_config,
+                              progress=lambda stage: status.update(f"simulating: {stage}"))
     header, lines = accuracy.table(rows, "qcfs", sweep_config)
     table = Table(title=f"Fashion-MNIST test accuracy (%), {len(test)} images", *header)
     for line in lines:
