@@ -13,6 +13,7 @@ import importlib
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 from hwgen.errors import HwgenError
 
@@ -116,8 +117,20 @@ def names() -> list[str]:
 
 
 def load_board(name: str) -> Board:
-    """The board called ``name``; a clear error listing the known ones otherwise."""
+    """The board called ``name``, or the board file at path ``name`` (``*.toml``);
+    a clear error listing the known ones otherwise."""
+    if name.endswith(".toml"):
+        path = Path(name)
+        try:
+            text = path.read_text()
+        except OSError as err:
+            raise HwgenError(f"board file {name}: {err.strerror or err}") from None
+        try:
+            doc = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise HwgenError(f"board file {name}: not valid TOML ({err})") from None
+        return parse_board(doc, f"board file {path.name}")
     if name not in names():
-        raise HwgenError(f"unknown board {name!r}; known boards: {', '.join(names())}")
+        raise HwgenError(f"unknown board {name!r}; known boards: {', '.join(names())} (or a path to a .toml file)")
     text = resources.files(__name__).joinpath(f"{name}.toml").read_text()
     return parse_board(tomllib.loads(text), f"board file {name}.toml")

@@ -154,3 +154,17 @@ def test_distributed_buffers_need_lut_ram(tmp_path):
     with pytest.raises(HwgenError, match="needs LUT RAM"):
         build(net, load_board("icebreaker"), config, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_board_file_outside_the_package(tmp_path):
+    from importlib import resources
+
+    text = resources.files("hwgen.boards").joinpath("ulx3s-25f.toml").read_text()
+    mine = tmp_path / "my-board.toml"
+    mine.write_text(text.replace('name = "ulx3s-25f"', 'name = "my-board"'))
+    assert load_board(str(mine)).name == "my-board"
+    with pytest.raises(HwgenError, match="board file .*nothing.toml: "):
+        load_board(str(tmp_path / "nothing.toml"))
+    (tmp_path / "bad.toml").write_text("name = ")
+    with pytest.raises(HwgenError, match="not valid TOML"):
+        load_board(str(tmp_path / "bad.toml"))
