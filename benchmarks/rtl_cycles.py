@@ -92,6 +92,32 @@ def cycle_table(network, x) -> dict:
     return {"synaptic_ops": ops, "synaptic_ops_first_layer_once": tight, "input_density": rho, "rows": rows}
 
 
+def event_breakdown(network, x, lanes: int) -> dict:
+    """Mean event-mode cycles of one inference by what spends them, at ``lanes``.
+
+    ``conv``: synapse tokens of conv/linear passes (one per non-zero input
+    channel of a tap, or one null token for a tap with none); ``scan``:
+    building the event lists; ``cached``/``pool``: first-layer cache reads and
+    stand-alone pools; ``overhead``: each pass's start and pipeline drain.
+    """
+    from hwgen.sim.cycles import _mask, pass_cycles
+
+    plan = build_plan(network, AccelConfig(lanes, "event"))
+    record = _Recorder(network)
+    golden.run(network, x, trace=record)
+    out = {"conv": 0.0, "scan": 0.0, "cached": 0.0, "pool": 0.0, "overhead": 0.0}
+    for t in range(network.timesteps):
+        for q in plan.first if t == 0 else plan.rest:
+            nonzero = None
+            if q.kind in (Kind.CONV, Kind.SCAN):
+                nonzero = _mask(x) if q.layer == 0 else record.get(t, q.layer)
+                nonzero = nonzero.sum(axis=1) if q.kind is Kind.CONV else nonzero
+            tokens = pass_tokens(q, nonzero, len(x), lanes)
+            out[q.kind.name.lower()] += float(tokens.mean())
+            out["overhead"] += float((pass_cycles(plan, q, tokens) - tokens).mean())
+    return out
+
+
 def simulator_speed(network, x, count: int) -> dict:
     out = {}
     for sim in ("icarus", "verilator"):
@@ -133,6 +159,10 @@ def markdown(doc: dict) -> str:
                      f"{r['tight_ratio']:.3f} | {r['event_cycles_mean']:.0f} | {r['event_speedup']:.2f}x | "
                      f"{r['density_predicted_speedup']:.2f}x |")
     lines += ["", f"input density per weighted layer: {doc['cycles']['input_density']}"]
+    if "event_breakdown" in doc:
+        b = doc["event_breakdown"]
+        lines += ["", f"event mode, P = {b['lanes']}, mean cycles by use: "
+                      + ", ".join(f"{k} {v:.0f}" for k, v in b["cycles"].items() if k != "lanes")]
     if "simulators" in doc:
         s = doc["simulators"]
         lines += ["", f"Icarus vs Verilator, same bench, {s['icarus']['images']} images at P = 16 dense: "
@@ -166,6 +196,8 @@ def main():
     parser.add_argument("--icarus-full", type=int, default=0)
     parser.add_argument("--jobs", type=int, default=1, help="Icarus processes for --icarus-full")
     parser.add_argument("--demo", default="out/demo", help="hwgen demo output folder")
+    parser.add_argument("--cycles-only", action="store_true",
+                        help="recompute the cycle tables only, keeping the simulator runs of the saved JSON")
     args = parser.parse_args()
     count = max(args.images, args.verify_images, args.full, args.icarus_full)
     demo = Path(args.demo)
@@ -175,9 +207,13 @@ def main():
     else:
         network, name = demo_like(0), "demo_like(0): conv8-pool-conv16-pool-fc64-fc10, T=4, blob images"
         x = images(0, count)
-    doc = {"network": name, "host": platform.node(),
-           "cycles": cycle_table(network, x[:args.images])}
+    doc = json.loads((RESULTS / "rtl_cycles.json").read_text()) if args.cycles_only else {}
+    doc.update({"network": name, "host": platform.node(), "cycles": cycle_table(network, x[:args.images]),
+                "event_breakdown": {"lanes": 16, "cycles": event_breakdown(network, x[:args.images], 16)}})
     save(doc)
+    if args.cycles_only:
+        print(markdown(doc))
+        return
     if args.verify_images:
         doc["simulators"] = simulator_speed(network, x, args.verify_images)
         save(doc)
