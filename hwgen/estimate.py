@@ -88,6 +88,18 @@ def bram_blocks(plan: Plan, family: Family) -> dict[str, int]:
     return out
 
 
+def lutram_cells(plan: Plan, family: Family) -> int:
+    r"""ECP5 ``DPR16X4`` cells (16 words x 4 bits) of spike buffers placed in LUT RAM.
+
+    Yosys maps a ``depth x width`` bank to :math:`\lceil d/16 \rceil \lceil w/4 \rceil`
+    cells (measured: 1632 = 1632 on the demo CNN at P = 8).
+    """
+    if plan.config.buffers is not BufferRam.DISTRIBUTED or family is not Family.ECP5:
+        return 0
+    return sum(banks * math.ceil(depth / 16) * math.ceil(width / 4)
+               for name, banks, depth, width, _ in memory_banks(plan) if name == "buffers")
+
+
 def _model() -> dict:
     return json.loads(resources.files("hwgen").joinpath("estimate_model.json").read_text())
 
@@ -124,7 +136,8 @@ def predict_logic(plan: Plan, family: Family) -> tuple[int, int, float]:
     """``(LUT, FF, Fmax MHz)`` from the fitted linear model."""
     coeffs = _model()[family.value]
     x = _features(plan)
-    lut = sum(a * f for a, f in zip(coeffs["lut"], x))
+    lut = sum(a * f for a, f in zip(coeffs["lut"], x)) + coeffs.get("lut_per_lutram_cell", 0.0) \
+        * lutram_cells(plan, family)
     ff = sum(a * f for a, f in zip(coeffs["ff"], x))
     inv = coeffs["inv_fmax"][0] + coeffs["inv_fmax"][1] * math.log2(plan.lanes)
     return int(round(lut)), int(round(ff)), round(1.0 / inv, 1)

@@ -9,7 +9,7 @@ from hwgen.boards import Family, load_board, names, parse_board
 from hwgen.energy import PAPER_AC_PJ, PAPER_MAC_PJ, energy, layer_macs, synaptic_ops
 from hwgen.build import toolchain_env
 from hwgen.errors import HwgenError
-from hwgen.estimate import bram_blocks, blocks, estimate, fit_buffers
+from hwgen.estimate import bram_blocks, blocks, estimate, fit_buffers, lutram_cells
 from hwgen.hwconfig import AccelConfig
 from hwgen.hwplan import build_plan
 from hwgen.network import InputSpec, Layer, Network, Neuron, Op
@@ -55,6 +55,9 @@ def test_spike_buffers_share_one_memory_per_bank():
                                                "buffers": 2}
     lut_buffers = build_plan(demo_like(0, size=8, channels=(2, 4), hidden=8), AccelConfig(2, buffers="distributed"))
     assert bram_blocks(lut_buffers, Family.ECP5)["buffers"] == 0
+    # depths 64 + 16 + 8 = 88 words x 9 bits per bank: ceil(88/16) * ceil(9/4) = 18 DPR16X4 cells, 2 banks
+    assert lutram_cells(lut_buffers, Family.ECP5) == 36
+    assert lutram_cells(plan, Family.ECP5) == 0
 
 
 def _linear_net():
