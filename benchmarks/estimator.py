@@ -20,7 +20,8 @@ import numpy as np
 
 from hwgen.boards import load_board
 from hwgen.build import build
-from hwgen.estimate import _features, bram_blocks, dsp_count
+from hwgen.boards import Family
+from hwgen.estimate import bram_blocks, dsp_count, logic_features, lutram_cells
 from hwgen.hwconfig import AccelConfig
 from hwgen.hwplan import build_plan
 from hwgen.sim.bench.nets import demo_like
@@ -35,26 +36,38 @@ NETS = {
 SWEEP = [("icebreaker", "tiny", 1), ("icebreaker", "tiny", 2), ("icebreaker", "tiny", 4),
          ("icebreaker", "small", 1), ("icebreaker", "small", 2),
          ("ulx3s-25f", "tiny", 2), ("ulx3s-25f", "tiny", 8), ("ulx3s-25f", "small", 4),
-         ("ulx3s-25f", "small", 16), ("ulx3s-85f", "demo-shape", 8), ("ulx3s-85f", "demo-shape", 16)]
+         ("ulx3s-25f", "small", 16), ("ulx3s-85f", "demo-shape", 8), ("ulx3s-85f", "demo-shape", 16),
+         ("ulx3s-25f", "demo-shape", 8, "distributed")]
+
+
+def _point(entry) -> tuple[str, str, int, str]:
+    """``(board, net, lanes, buffers)`` of a sweep entry (buffers default: block)."""
+    return (*entry, "block")[:4]
+
+
+def _plan(row: dict):
+    return build_plan(NETS[row["net"]](), AccelConfig(row["lanes"], buffers=row.get("buffers", "block")))
 
 
 def measure(out: Path, quick: bool, done: list[dict]) -> list[dict]:
     """Build every sweep point not in ``done``; the results file is rewritten after each build."""
     rows = list(done)
-    for board_name, net_name, lanes in SWEEP[:3] + SWEEP[5:7] if quick else SWEEP:
-        if any((r["board"], r["net"], r["lanes"]) == (board_name, net_name, lanes) for r in rows):
+    for entry in SWEEP[:3] + SWEEP[5:7] if quick else SWEEP:
+        board_name, net_name, lanes, buffers = _point(entry)
+        if any((r["board"], r["net"], r["lanes"], r.get("buffers", "block")) == _point(entry) for r in rows):
             continue
-        net, board, config = NETS[net_name](), load_board(board_name), AccelConfig(lanes)
-        report = build(net, board, config, out / f"{board_name}-{net_name}-{lanes}")
+        net, board, config = NETS[net_name](), load_board(board_name), AccelConfig(lanes, buffers=buffers)
+        report = build(net, board, config, out / f"{board_name}-{net_name}-{lanes}-{buffers}")
         plan = build_plan(net, config)
         rows.append({"board": board_name, "family": board.family.value, "net": net_name, "lanes": lanes,
-                     "features": _features(plan), "fits": report.fits, "seconds": report.seconds,
+                     "buffers": buffers, "fits": report.fits, "seconds": report.seconds,
                      "lut": report.resources.get("lut", {}).get("used"),
                      "ff": report.resources.get("ff", {}).get("used"),
                      "bram": report.resources.get("bram", {}).get("used"),
                      "dsp": report.resources.get("dsp", {}).get("used"), "fmax": report.fmax_mhz,
+                     "lutram": report.nextpnr_utilisation.get("TRELLIS_RAMW", {}).get("used", 0),
                      "est_bram": sum(bram_blocks(plan, board.family).values()),
-                     "est_dsp": dsp_count(plan, board.family)})
+                     "est_lutram": lutram_cells(plan, board.family), "est_dsp": dsp_count(plan, board.family)})
         print(rows[-1], flush=True)
         (RESULTS / "estimator.json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
     return rows
@@ -64,47 +77,51 @@ def _fit(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(x, y, rcond=None)[0]
 
 
-def fit_family(rows: list[dict]) -> tuple[dict, dict]:
+def fit_family(rows: list[dict], family: Family) -> tuple[dict, dict]:
     """Coefficients fitted on all rows, and each row's in-sample / leave-one-out predictions."""
-    feats = {"lut": lambda f: f[:3], "ff": lambda f: f[:3],
-             "inv_fmax": lambda f: [1.0, float(np.log2(f[1]))]}
+    features = [logic_features(_plan(r), family) for r in rows]
     targets = {"lut": lambda r: r["lut"], "ff": lambda r: r["ff"], "inv_fmax": lambda r: 1.0 / r["fmax"]}
-    coeffs, preds = {}, {k: ([], []) for k in feats}
-    for key in feats:
-        x = np.array([feats[key](r["features"]) for r in rows], dtype=float)
-        y = np.array([targets[key](r) for r in rows], dtype=float)
+    coeffs, preds = {}, {k: ([], []) for k in targets}
+    for key, target in targets.items():
+        x = np.array([f[key] for f in features], dtype=float)
+        y = np.array([target(r) for r in rows], dtype=float)
         c = _fit(x, y)
-        coeffs[key] = [float(v) for v in c] + ([0.0] if key != "inv_fmax" else [])
+        coeffs[key] = [float(v) for v in c]
         for i in range(len(rows)):
             keep = np.arange(len(rows)) != i
-            loo = _fit(x[keep], y[keep]) if keep.sum() >= x.shape[1] else c
+            enough = np.linalg.matrix_rank(x[keep]) == np.linalg.matrix_rank(x)
             preds[key][0].append(float(x[i] @ c))
-            preds[key][1].append(float(x[i] @ loo))
+            preds[key][1].append(float(x[i] @ _fit(x[keep], y[keep])) if enough else float("nan"))
     return coeffs, preds
 
 
 def report(rows: list[dict], write_model: bool) -> str:
+    """The table (leave-one-out LUT/FF/Fmax; BRAM and LUT-RAM from the structural model, as is)."""
     model = json.loads(MODEL.read_text())
-    lines = ["| board | net | P | LUT built | LUT est (LOO) | FF built | FF est (LOO) | BRAM built / est | "
-             "DSP built / est | Fmax built | Fmax est (LOO) |", "|" + "---|" * 11]
+    lines = ["| board | net | P | buffers | LUT built | LUT est (LOO) | FF built | FF est (LOO) | BRAM built / est | "
+             "LUT-RAM cells built / est | Fmax built | Fmax est (LOO) |", "|" + "---|" * 12]
     errors = {"lut": [], "ff": [], "fmax": [], "bram": []}
     for family in ("ice40", "ecp5"):
         fam_rows = [r for r in rows if r["family"] == family and r["fits"] and r["fmax"]]
         if len(fam_rows) < 3:
             continue
-        coeffs, preds = fit_family(fam_rows)
+        coeffs, preds = fit_family(fam_rows, Family(family))
         model[family].update(coeffs)
         for i, r in enumerate(fam_rows):
+            plan = _plan(r)
+            est_bram = sum(bram_blocks(plan, Family(family)).values())
+            est_lutram = lutram_cells(plan, Family(family))
             lut, ff, fmax = preds["lut"][1][i], preds["ff"][1][i], 1.0 / preds["inv_fmax"][1][i]
-            errors["lut"].append(lut / r["lut"] - 1)
-            errors["ff"].append(ff / r["ff"] - 1)
-            errors["fmax"].append(fmax / r["fmax"] - 1)
-            errors["bram"].append(r["est_bram"] / max(r["bram"], 1) - 1)
-            lines.append(f"| {r['board']} | {r['net']} | {r['lanes']} | {r['lut']} | {lut:.0f} | {r['ff']} | "
-                         f"{ff:.0f} | {r['bram']} / {r['est_bram']} | {r['dsp']} / {r['est_dsp']} | "
-                         f"{r['fmax']:.1f} | {fmax:.1f} |")
+            for key, est, built in (("lut", lut, r["lut"]), ("ff", ff, r["ff"]), ("fmax", fmax, r["fmax"])):
+                if np.isfinite(est):        # NaN: the other rows cannot determine the model (too few points)
+                    errors[key].append(est / built - 1)
+            errors["bram"].append(est_bram / max(r["bram"], 1) - 1)
+            lines.append(f"| {r['board']} | {r['net']} | {r['lanes']} | {r.get('buffers', 'block')} | {r['lut']} | "
+                         f"{lut:.0f} | {r['ff']} | {ff:.0f} | {r['bram']} / {est_bram} | "
+                         f"{r.get('lutram', '-')} / {est_lutram} | {r['fmax']:.1f} | {fmax:.1f} |")
     worst = {k: f"{100 * max(abs(e) for e in v):.1f}%" for k, v in errors.items() if v}
-    lines += ["", f"Worst leave-one-out error: {worst}"]
+    lines += ["", f"Worst leave-one-out error: {worst} (nan: the other points of that family cannot fit "
+                  "the model without it)"]
     if write_model:
         MODEL.write_text(json.dumps(model, indent=1) + "\n")
     return "\n".join(lines)

@@ -8,16 +8,21 @@ measured error):
 
 .. math::
 
-    \mathrm{LUT} = a_0 + a_1 P + a_2 P\,b_v + a_3 N_{pass}, \qquad
+    \mathrm{LUT} = a_0 + a_1 P + a_2 P\,b_v + a_3 C_{lutram}, \quad
+    \mathrm{FF} = b_0 + b_1 P + b_2 P\,b_v, \quad
     1/F_{max} = c_0 + c_1 \log_2 P
 
-with :math:`P` lanes, :math:`b_v` the membrane width and :math:`N_{pass}`
-the passes (FF likewise). Memories: a bank of depth :math:`d` and width
-:math:`w` takes :math:`\min_{(D, W)} \lceil d/D \rceil \lceil w/W \rceil`
-blocks over the block's aspect ratios (a ROM's last row of
-blocks under a quarter full stays in logic); small RAMs (:math:`d \le d_{lut}`)
-go to distributed RAM (ECP5) or flip-flops, small ROMs to logic; input
-buffer banks beyond the input's channels are never written and removed.
+with :math:`P` lanes, :math:`b_v` the membrane width and :math:`C_{lutram}`
+the ECP5 LUT-RAM cells of the memories (below). Memories are placed as yosys's ``memory_libmap``
+places them, by the cheapest of its costs (its tech library files and
+defaults): a bank of depth :math:`d` and width :math:`w` in block RAM costs
+64 (iCE40 EBR) or 128 (ECP5 DP16KD) per block, with
+:math:`\min_{(D, W)} \lceil d/D \rceil \lceil w/W \rceil` blocks over the
+aspect ratios (a ROM's last row of blocks under a quarter full stays in
+logic); in ECP5 LUT RAM 4 per ``DPR16X4`` cell,
+:math:`\lceil d/16 \rceil \lceil w/4 \rceil` cells (RAMs only); in logic
+:math:`d w` for a RAM (flip-flops) and :math:`d w / 16` for a ROM.
+``ram_style = "distributed"`` buffers go to LUT RAM.
 """
 from __future__ import annotations
 
@@ -38,11 +43,10 @@ from .network import Network
 #: Block RAM aspect ratios (depth, width) per family.
 ASPECTS = {Family.ICE40: ((256, 16), (512, 8), (1024, 4), (2048, 2)),
            Family.ECP5: ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))}
-#: RAMs at most this deep are not put in block RAM.
-SMALL_RAM = {Family.ICE40: 8, Family.ECP5: 128}
-#: ROMs of at most this many bits become logic.
-SMALL_ROM_BITS = 1024
-
+#: yosys memory_libmap costs: a block RAM, an ECP5 LUT RAM cell, a bit in logic (RAM, ROM).
+BLOCK_COST = {Family.ICE40: 64, Family.ECP5: 128}
+LUTRAM_CELL_COST = 4
+LOGIC_COST_RAM, LOGIC_COST_ROM = 1.0, 1.0 / 16
 
 def blocks(depth: int, width: int, family: Family, rom: bool = False) -> int:
     """Block RAMs for one ``depth x width`` memory.
@@ -77,36 +81,54 @@ def memory_banks(plan: Plan) -> list[tuple[str, int, int, int, bool]]:
     return out
 
 
-def bram_blocks(plan: Plan, family: Family) -> dict[str, int]:
-    """Block RAMs per memory (0 where it goes to logic or distributed RAM)."""
+def placement(depth: int, width: int, family: Family, rom: bool, lutram: bool = False) -> tuple[str, int]:
+    """Where yosys puts one ``depth x width`` bank: ``("bram", blocks)``, ``("lutram", cells)``
+    or ``("logic", 0)``, the cheapest by memory_libmap's costs (``lutram``: forced, ECP5)."""
+    if depth == 0:
+        return "logic", 0
+    cells = math.ceil(depth / 16) * math.ceil(width / 4)
+    if lutram and family is Family.ECP5 and not rom:
+        return "lutram", cells
+    n = blocks(depth, width, family, rom)
+    options = [(depth * width * (LOGIC_COST_ROM if rom else LOGIC_COST_RAM), "logic", 0),
+               (BLOCK_COST[family] * n, "bram", n)]
+    if family is Family.ECP5 and not rom:
+        options.append((LUTRAM_CELL_COST * cells, "lutram", cells))
+    _, kind, count = min(options, key=lambda option: option[0])
+    return kind, count
+
+
+def _placements(plan: Plan, family: Family) -> dict[str, tuple[str, int]]:
+    """``name -> (kind, count for all banks)`` of every memory."""
+    lut_buffers = plan.config.buffers is BufferRam.DISTRIBUTED
     out = {}
-    lut_buffers = plan.config.buffers is BufferRam.DISTRIBUTED and family is Family.ECP5
     for name, banks, depth, width, rom in memory_banks(plan):
-        small = depth * width <= SMALL_ROM_BITS if rom else depth <= SMALL_RAM[family] \
-            or (lut_buffers and name.startswith("buffer"))
-        out[name] = 0 if small or depth == 0 else banks * blocks(depth, width, family, rom)
+        kind, count = placement(depth, width, family, rom, lutram=lut_buffers and name == "buffers")
+        out[name] = (kind, banks * count)
     return out
 
 
-def lutram_cells(plan: Plan, family: Family) -> int:
-    r"""ECP5 ``DPR16X4`` cells (16 words x 4 bits) of spike buffers placed in LUT RAM.
+def bram_blocks(plan: Plan, family: Family) -> dict[str, int]:
+    """Block RAMs per memory (0 where it goes to logic or LUT RAM)."""
+    return {name: count if kind == "bram" else 0 for name, (kind, count) in _placements(plan, family).items()}
 
-    Yosys maps a ``depth x width`` bank to :math:`\lceil d/16 \rceil \lceil w/4 \rceil`
-    cells (measured: 1632 = 1632 on the demo CNN at P = 8).
-    """
-    if plan.config.buffers is not BufferRam.DISTRIBUTED or family is not Family.ECP5:
-        return 0
-    return sum(banks * math.ceil(depth / 16) * math.ceil(width / 4)
-               for name, banks, depth, width, _ in memory_banks(plan) if name == "buffers")
+
+def lutram_cells(plan: Plan, family: Family) -> int:
+    """ECP5 ``DPR16X4`` cells (16 words x 4 bits) of every memory placed in LUT RAM
+    (measured: 1632 = 1632 for the demo CNN's LUT-RAM buffers at P = 8)."""
+    return sum(count for kind, count in _placements(plan, family).values() if kind == "lutram")
 
 
 def _model() -> dict:
     return json.loads(resources.files("hwgen").joinpath("estimate_model.json").read_text())
 
 
-def _features(plan: Plan) -> list[float]:
+def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
+    """Regressors of the LUT, FF and 1/Fmax models: :math:`[1, P, P b_v, C_{lutram}]`,
+    :math:`[1, P, P b_v]`, :math:`[1, \log_2 P]` (:math:`C_{lutram}`: :func:`lutram_cells`)."""
     p = plan.lanes
-    return [1.0, p, p * plan.mem_bits, len(plan.passes)]
+    return {"lut": [1.0, p, p * plan.mem_bits, lutram_cells(plan, family)], "ff": [1.0, p, p * plan.mem_bits],
+            "inv_fmax": [1.0, math.log2(p)]}
 
 
 @dataclass
@@ -135,11 +157,8 @@ class Estimate:
 def predict_logic(plan: Plan, family: Family) -> tuple[int, int, float]:
     """``(LUT, FF, Fmax MHz)`` from the fitted linear model."""
     coeffs = _model()[family.value]
-    x = _features(plan)
-    lut = sum(a * f for a, f in zip(coeffs["lut"], x)) + coeffs.get("lut_per_lutram_cell", 0.0) \
-        * lutram_cells(plan, family)
-    ff = sum(a * f for a, f in zip(coeffs["ff"], x))
-    inv = coeffs["inv_fmax"][0] + coeffs["inv_fmax"][1] * math.log2(plan.lanes)
+    x = logic_features(plan, family)
+    lut, ff, inv = (sum(a * f for a, f in zip(coeffs[key], x[key])) for key in ("lut", "ff", "inv_fmax"))
     return int(round(lut)), int(round(ff)), round(1.0 / inv, 1)
 
 
