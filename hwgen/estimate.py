@@ -124,7 +124,7 @@ def _model() -> dict:
 
 
 def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
-    """Regressors of the LUT, FF and 1/Fmax models: :math:`[1, P, P b_v, C_{lutram}]`,
+    r"""Regressors of the LUT, FF and 1/Fmax models: :math:`[1, P, P b_v, C_{lutram}]`,
     :math:`[1, P, P b_v]`, :math:`[1, \log_2 P]` (:math:`C_{lutram}`: :func:`lutram_cells`)."""
     p = plan.lanes
     return {"lut": [1.0, p, p * plan.mem_bits, lutram_cells(plan, family)], "ff": [1.0, p, p * plan.mem_bits],
