@@ -8,7 +8,8 @@ from typing import Optional
 import typer
 
 from .cli import NetDir, app, load_inputs
-from .cli_hw import Lanes, ModeOpt, _config
+from .cli_board import BuffersOpt, _board_config
+from .cli_hw import Lanes, ModeOpt
 from .errors import HwgenError
 
 
@@ -29,7 +30,8 @@ def report(net_dir: Path = NetDir,
            labels: Optional[Path] = typer.Option(None, "--labels", help="labels .npy, for accuracy vs T"),
            board: str = typer.Option("ulx3s-25f", "--board", "-b"), lanes: int = Lanes, mode: str = ModeOpt,
            build_report: Optional[Path] = typer.Option(None, "--build-report", help="a hwgen build JSON"),
-           verify_report: Optional[Path] = typer.Option(None, "--verify-report", help="a hwgen verify JSON")):
+           verify_report: Optional[Path] = typer.Option(None, "--verify-report", help="a hwgen verify JSON"),
+           buffers: str = BuffersOpt):
     """Write report.html and report.md: accuracy, spike density, resources, latency, energy, verification."""
     from .boards import load_board
     from .netfile import load
@@ -44,7 +46,10 @@ def report(net_dir: Path = NetDir,
         labels = here / "test_labels.npy"
     x = load_inputs(input)
     y = load_inputs(labels) if labels is not None else None
-    sections = collect(network, net_dir, x, y, load_board(board), _config(lanes, mode),
-                       _json(build_report), _json(verify_report))
+    built = _json(build_report)
+    spec = load_board(board)
+    buffers = built.get("buffers", buffers) if built and buffers == "auto" else buffers
+    sections = collect(network, net_dir, x, y, spec, _board_config(network, spec, lanes, mode, buffers),
+                       built, _json(verify_report))
     written = write_report(sections, f"hwgen report: {net_dir}", output or here)
     typer.echo(json.dumps({k: str(v) for k, v in written.items()}))
