@@ -10,10 +10,11 @@ measured error):
 
     \mathrm{LUT} = a_0 + a_1 P + a_2 P\,b_v + a_3 C_{lutram}, \quad
     \mathrm{FF} = b_0 + b_1 P + b_2 P\,b_v, \quad
-    1/F_{max} = c_0 + c_1 \log_2 P
+    1/F_{max} = c_0 + c_1 \log_2 P + c_2 (B_w - 1)
 
-with :math:`P` lanes, :math:`b_v` the membrane width and :math:`C_{lutram}`
-the ECP5 LUT-RAM cells of the memories (below). Memories are placed as yosys's ``memory_libmap``
+with :math:`P` lanes, :math:`b_v` the membrane width, :math:`C_{lutram}`
+the ECP5 LUT-RAM cells of the memories and :math:`B_w` the block RAMs of a
+lane's weight ROM (below). Memories are placed as yosys's ``memory_libmap``
 places them, by the cheapest of its costs (its tech library files and
 defaults): a bank of depth :math:`d` and width :math:`w` in block RAM costs
 64 (iCE40 EBR) or 128 (ECP5 DP16KD) per block, with
@@ -125,10 +126,18 @@ def _model() -> dict:
 
 def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     r"""Regressors of the LUT, FF and 1/Fmax models: :math:`[1, P, P b_v, C_{lutram}]`,
-    :math:`[1, P, P b_v]`, :math:`[1, \log_2 P]` (:math:`C_{lutram}`: :func:`lutram_cells`)."""
+    :math:`[1, P, P b_v]`, :math:`[1, \log_2 P, B_w - 1]`.
+
+    :math:`C_{lutram}`: :func:`lutram_cells`; :math:`B_w`: block RAMs of one
+    lane's weight ROM (at least 1). A ROM over several blocks puts the block
+    RAM's unregistered output and the block mux on the lane's first path,
+    which sets the clock of the larger designs (``benchmarks/results/fmax_log.md``).
+    """
     p = plan.lanes
+    kind, count = _placements(plan, family)["weight_rom"]
+    rom_blocks = count // p if kind == "bram" else 0
     return {"lut": [1.0, p, p * plan.mem_bits, lutram_cells(plan, family)], "ff": [1.0, p, p * plan.mem_bits],
-            "inv_fmax": [1.0, math.log2(p)]}
+            "inv_fmax": [1.0, math.log2(p), max(0, rom_blocks - 1)]}
 
 
 @dataclass
