@@ -3,8 +3,9 @@
 Run by :func:`hwgen.hwverify.verify` through ``cocotb_tools.runner``. Reads
 ``HWGEN_BENCH_IN`` (``.npz``: ``images [N, F]``, ``logits [N, K]``,
 ``cycles [N]``) and writes the measurements to ``HWGEN_BENCH_OUT`` (JSON);
-with ``HWGEN_BENCH_PROGRESS`` set, it appends one byte to that file per
-image done (the host's progress bar counts them).
+the file is rewritten after every image, so a run that is stopped keeps
+what it finished. With ``HWGEN_BENCH_PROGRESS`` set, it appends one byte
+to that file per image done (the host's progress bar counts them).
 The clock period is ``HWGEN_BENCH_PERIOD_NS`` (default 10); with
 ``HWGEN_BENCH_HDL_CLOCK=1`` the simulated top drives the clock itself
 (:func:`hwgen.simnetlist.clock_wrapper`), else the bench starts a
@@ -30,6 +31,14 @@ from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, SimTimeoutErro
 from hwgen.sim.bench.cocotb_lib import Scoreboard, StreamDriver, StreamSink
 
 PERIOD_NS = int(os.environ.get("HWGEN_BENCH_PERIOD_NS", "10"))
+
+
+def _save(board: Scoreboard, port_mismatch: list) -> None:
+    """Write the measurements so far (whole file, then rename: never half a file)."""
+    path = os.environ["HWGEN_BENCH_OUT"]
+    with open(path + ".part", "w") as out:
+        json.dump({"logits": board.logits, "cycles": board.cycles, "port_mismatches": port_mismatch}, out)
+    os.replace(path + ".part", path)
 
 
 def _progress() -> None:
@@ -75,9 +84,9 @@ async def accelerator_matches_golden(dut):
             port_mismatch.append((index, measured, int(dut.cycles.value)))
         logits = await sink.receive(expected.shape[1])
         board.check(index, logits, measured)
+        _save(board, port_mismatch)
         _progress()
     dut._log.info(board.summary())
-    with open(os.environ["HWGEN_BENCH_OUT"], "w") as out:
-        json.dump({"logits": board.logits, "cycles": board.cycles, "port_mismatches": port_mismatch}, out)
+    _save(board, port_mismatch)
     assert not port_mismatch, f"cycles port disagrees with the measured count: {port_mismatch[:5]}"
     assert board.ok, board.summary()
