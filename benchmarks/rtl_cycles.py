@@ -100,21 +100,12 @@ def event_breakdown(network, x, lanes: int) -> dict:
     building the event lists; ``cached``/``pool``: first-layer cache reads and
     stand-alone pools; ``overhead``: each pass's start and pipeline drain.
     """
-    from hwgen.sim.cycles import _mask, pass_cycles
+    from hwgen.sim.cycles import pass_costs
 
-    plan = build_plan(network, AccelConfig(lanes, "event"))
-    record = _Recorder(network)
-    golden.run(network, x, trace=record)
     out = {"conv": 0.0, "scan": 0.0, "cached": 0.0, "pool": 0.0, "overhead": 0.0}
-    for t in range(network.timesteps):
-        for q in plan.first if t == 0 else plan.rest:
-            nonzero = None
-            if q.kind in (Kind.CONV, Kind.SCAN):
-                nonzero = _mask(x) if q.layer == 0 else record.get(t, q.layer)
-                nonzero = nonzero.sum(axis=1) if q.kind is Kind.CONV else nonzero
-            tokens = pass_tokens(q, nonzero, len(x), lanes)
-            out[q.kind.name.lower()] += float(tokens.mean())
-            out["overhead"] += float((pass_cycles(plan, q, tokens) - tokens).mean())
+    for q, tokens, cycles in pass_costs(network, AccelConfig(lanes, "event"), x):
+        out[q.kind.name.lower()] += float(tokens.mean())
+        out["overhead"] += float((cycles - tokens).mean())
     return out
 
 

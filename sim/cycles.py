@@ -118,6 +118,18 @@ def inference_cycles(network: Network, config: AccelConfig, x=None, *, plan: Pla
     plan : Plan, optional
         A plan already built for ``network`` and ``config``.
     """
+    total = np.ones(1 if x is None else len(x), dtype=np.int64)
+    for _, tokens, cycles in pass_costs(network, config, x, plan=plan):
+        total = total + cycles
+    return total
+
+
+def pass_costs(network: Network, config: AccelConfig, x=None, *, plan: Plan | None = None):
+    """Every pass of one inference in order: ``(pass, tokens [N], cycles [N])``.
+
+    The inference's cycles are 1 plus the sum of the passes' cycles
+    (:func:`inference_cycles`); event mode needs the images ``x``.
+    """
     from . import golden
 
     plan = plan or build_plan(network, config)
@@ -131,17 +143,15 @@ def inference_cycles(network: Network, config: AccelConfig, x=None, *, plan: Pla
             raise ValueError("event mode needs the images x")
         record = _Recorder(network)
         golden.run(network, x, trace=record)
-    total = np.ones(n, dtype=np.int64)
-    steps = network.timesteps
-    for t in range(steps):
+    for t in range(network.timesteps):
         for q in (plan.first if t == 0 else plan.rest):
             nonzero = None
             if event and q.kind in (Kind.CONV, Kind.SCAN):
                 nonzero = _mask(x) if q.layer == 0 else record.get(t, q.layer)
                 if q.kind is Kind.CONV:
                     nonzero = nonzero.sum(axis=1)
-            total += pass_cycles(plan, q, pass_tokens(q, nonzero, n, config.lanes))
-    return total
+            tokens = pass_tokens(q, nonzero, n, config.lanes)
+            yield q, tokens, pass_cycles(plan, q, tokens)
 
 
 def synaptic_ops(network: Network) -> int:
