@@ -40,6 +40,7 @@ from .errors import HwgenError
 from .hwconfig import AccelConfig, BufferRam
 from .hwplan import Plan, build_plan
 from .network import Network
+from .rtl.blockmem import block_words, pieces, tail_in_logic
 
 #: Block RAM aspect ratios (depth, width) per family.
 ASPECTS = {Family.ICE40: ((256, 16), (512, 8), (1024, 4), (2048, 2)),
@@ -63,15 +64,24 @@ def blocks(depth: int, width: int, family: Family, rom: bool = False) -> int:
 
 
 def memory_banks(plan: Plan) -> list[tuple[str, int, int, int, bool]]:
-    """``(name, banks, depth, width, is_rom)`` of every memory the design has."""
+    """``(name, banks, depth, width, is_rom)`` of every memory the design has.
+
+    The weight ROM, membrane RAM and current cache are split into pieces of
+    :func:`hwgen.rtl.blockmem.block_words` words (one entry per piece); yosys
+    places each piece on its own, except a ROM's short tail, which the RTL
+    puts in logic (:func:`hwgen.rtl.blockmem.tail_in_logic`; not listed).
+    """
     mem = plan.to_json()["memories"]
-    out = [("weight_rom", mem["weight_rom"]["banks"], mem["weight_rom"]["depth"], mem["weight_rom"]["width"], True),
-           ("bias_rom", mem["bias_rom"]["banks"], mem["bias_rom"]["depth"], mem["bias_rom"]["width"], True),
-           ("membrane_ram", mem["membrane_ram"]["banks"], mem["membrane_ram"]["depth"],
-            mem["membrane_ram"]["width"], False)]
-    if mem["cache_ram"]["banks"]:
-        out.append(("cache_ram", mem["cache_ram"]["banks"], mem["cache_ram"]["depth"], mem["cache_ram"]["width"],
-                    False))
+    out = []
+    for name, rom in (("weight_rom", True), ("bias_rom", True), ("membrane_ram", False), ("cache_ram", False)):
+        m = mem[name]
+        if not m["banks"]:
+            continue
+        words = block_words(m["width"])
+        sizes = pieces(m["depth"], words) if name != "bias_rom" else [m["depth"]]
+        if tail_in_logic(sizes, words, rom) and name != "bias_rom":
+            sizes = sizes[:-1]              # rom_style = "logic": no block RAM
+        out += [(name, m["banks"], size, m["width"], rom) for size in sizes]
     # buffers 0 (image), 1, 2 share one memory per bank (rtl_templates/top.py)
     buffers = mem["buffers"]
     out.append(("buffers", buffers[0]["banks"], sum(b["depth"] for b in buffers), buffers[0]["width"], False))
@@ -99,25 +109,28 @@ def placement(depth: int, width: int, family: Family, rom: bool, lutram: bool = 
     return kind, count
 
 
-def _placements(plan: Plan, family: Family) -> dict[str, tuple[str, int]]:
-    """``name -> (kind, count for all banks)`` of every memory."""
+def _placements(plan: Plan, family: Family) -> list[tuple[str, str, int]]:
+    """``(name, kind, count for all banks)`` of every memory piece."""
     lut_buffers = plan.config.buffers is BufferRam.DISTRIBUTED
-    out = {}
+    out = []
     for name, banks, depth, width, rom in memory_banks(plan):
         kind, count = placement(depth, width, family, rom, lutram=lut_buffers and name == "buffers")
-        out[name] = (kind, banks * count)
+        out.append((name, kind, banks * count))
     return out
 
 
 def bram_blocks(plan: Plan, family: Family) -> dict[str, int]:
     """Block RAMs per memory (0 where it goes to logic or LUT RAM)."""
-    return {name: count if kind == "bram" else 0 for name, (kind, count) in _placements(plan, family).items()}
+    out: dict[str, int] = {}
+    for name, kind, count in _placements(plan, family):
+        out[name] = out.get(name, 0) + (count if kind == "bram" else 0)
+    return out
 
 
 def lutram_cells(plan: Plan, family: Family) -> int:
     """ECP5 ``DPR16X4`` cells (16 words x 4 bits) of every memory placed in LUT RAM
     (measured: 1632 = 1632 for the demo CNN's LUT-RAM buffers at P = 8)."""
-    return sum(count for kind, count in _placements(plan, family).values() if kind == "lutram")
+    return sum(count for _, kind, count in _placements(plan, family) if kind == "lutram")
 
 
 def _model() -> dict:
@@ -134,8 +147,7 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     which sets the clock of the larger designs (``benchmarks/results/fmax_log.md``).
     """
     p = plan.lanes
-    kind, count = _placements(plan, family)["weight_rom"]
-    rom_blocks = count // p if kind == "bram" else 0
+    rom_blocks = bram_blocks(plan, family)["weight_rom"] // p
     return {"lut": [1.0, p, p * plan.mem_bits, lutram_cells(plan, family)], "ff": [1.0, p, p * plan.mem_bits],
             "inv_fmax": [1.0, math.log2(p), max(0, rom_blocks - 1)]}
 

@@ -14,13 +14,17 @@ from ``first`` to ``last`` that computes one output neuron:
         \\quad V \\leftarrow V - k\\theta
 
 Pipeline (cycle :math:`a` = token in): :math:`a` weight read;
-:math:`a+1` weight registered; :math:`a+2, a+3` product (two-stage
-shift-add, :mod:`.multiply`) and bias read; :math:`a+4` accumulate (from the
-bias, so a group's last token leaves :math:`I = S + b`); :math:`a+5` membrane
-and cache read (registered at :math:`a+6`); :math:`a+7` :math:`U = V + I`;
-:math:`a+8` saturate; :math:`a+9 \\ldots` fire (``FireUnit.latency``
-stages); then the write-back cycle ``a + latency``. Every RAM and ROM output
-goes straight into a register (block-RAM clock-to-out is most of a cycle on
+:math:`a+1` each weight-ROM piece's output registered
+(:class:`.blockmem.BlockedMemory`); :math:`a+2` the selected piece into the
+weight register; :math:`a+3, a+4` product (two-stage shift-add,
+:mod:`.multiply`) and bias read; :math:`a+5` accumulate (from the bias, so a
+group's last token leaves :math:`I = S + b`) and membrane and cache read;
+:math:`a+6` their pieces' outputs registered; :math:`a+7` the selected words
+registered; :math:`a+8` :math:`U = V + I`; :math:`a+9` saturate;
+:math:`a+10 \\ldots` fire (``FireUnit.latency`` stages); then the
+write-back cycle ``a + latency``. Every RAM and ROM output goes straight
+into a register, and the multiplexer over a memory's block RAMs starts
+from registers (block-RAM clock-to-out is most of a cycle on
 ECP5). Groups stream back to back (a group may be a single token): the
 fire and write-back of one group overlap the accumulation of the next, and
 no neuron is visited twice in a pass, so the membrane read and its
@@ -35,6 +39,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .blockmem import BlockedMemory, block_words
 from .fire import FireUnit
 from .multiply import multiply
 
@@ -52,6 +57,9 @@ class NeuronLane(wiring.Component):
         ROM contents (this lane's rows, every layer concatenated).
     mem_depth, cache_depth : int
         Membrane RAM and current-cache words (``cache_depth = 0``: no cache).
+    piece_words : int, optional
+        Words per memory piece (default :func:`.blockmem.block_words` of each
+        memory's width; tests pass a few words to exercise the pieces).
 
     Members
     -------
@@ -65,13 +73,13 @@ class NeuronLane(wiring.Component):
         :math:`[-2^{b-1}, 2^{b-1} - 1]`.
     ext_en, ext_addr, mem_data : In, In, Out
         Membrane read port for the logit reader while the lane is idle
-        (``mem_data`` is the word at ``ext_addr`` two cycles later).
+        (``mem_data`` is the word at ``ext_addr`` three cycles later).
     out_valid, out_value : Out
         The write-back: a spike count (or pool sum) for the spike buffer.
     """
 
     def __init__(self, *, value_bits, weight_bits, acc_bits, mem_bits, max_burst,
-                 weights, biases, mem_depth, cache_depth=0, cache_bits=2):
+                 weights, biases, mem_depth, cache_depth=0, cache_bits=2, piece_words=None):
         for name, bits in (("value_bits", value_bits), ("weight_bits", weight_bits),
                            ("acc_bits", acc_bits), ("mem_bits", mem_bits)):
             if bits < 2:
@@ -80,6 +88,7 @@ class NeuronLane(wiring.Component):
         self.mem_bits, self.max_burst, self.cache_bits = mem_bits, max_burst, cache_bits
         self.weights, self.biases = [int(w) for w in weights] or [0], [int(b) for b in biases] or [0]
         self.mem_depth, self.cache_depth = max(1, mem_depth), cache_depth
+        self.piece_words = piece_words
         self.v_bits = max(mem_bits, acc_bits, cache_bits) + 2
         super().__init__({
             "valid": In(1), "first": In(1), "last": In(1), "null": In(1),
@@ -101,20 +110,26 @@ class NeuronLane(wiring.Component):
     @staticmethod
     def latency_for(max_burst: int) -> int:
         """:attr:`latency` of a lane whose fire unit has ``max_burst`` stages."""
-        return 9 + max(1, max_burst)
+        return 10 + max(1, max_burst)
 
     @property
     def latency(self) -> int:
-        """Cycles from a group's ``last`` token to its write-back: ``9 + FireUnit.latency``."""
+        """Cycles from a group's ``last`` token to its write-back: ``10 + FireUnit.latency``."""
         return self.latency_for(self.max_burst)
+
+    def _words(self, width: int) -> int:
+        """Words per memory piece (:func:`.blockmem.block_words`, or ``piece_words`` when given)."""
+        return self.piece_words or block_words(width)
 
     def elaborate(self, platform):
         m = Module()
-        wrom = Memory(shape=signed(self.weight_bits), depth=len(self.weights), init=self.weights)
+        m.submodules.wrom = wrom = BlockedMemory(signed(self.weight_bits), len(self.weights), init=self.weights,
+                                                 words=self._words(self.weight_bits))
+        m.submodules.vram = vram = BlockedMemory(signed(self.mem_bits), self.mem_depth, words=self._words(self.mem_bits),
+                                                 writable=True)
         brom = Memory(shape=signed(self.acc_bits), depth=len(self.biases), init=self.biases)
-        vram = Memory(shape=signed(self.mem_bits), depth=self.mem_depth, init=[])
-        m.submodules.wrom, m.submodules.brom, m.submodules.vram = wrom, brom, vram
-        w_rd, b_rd, v_rd, v_wr = wrom.read_port(), brom.read_port(), vram.read_port(), vram.write_port()
+        m.submodules.brom = brom
+        b_rd = brom.read_port()
         m.submodules.fire = fire = FireUnit(self.v_bits, self.max_burst)
 
         def delay(tags, stage, keys=None):
@@ -124,63 +139,63 @@ class NeuronLane(wiring.Component):
             return out
 
         # a: weight read; token registered.
-        m.d.comb += w_rd.addr.eq(self.waddr)
+        m.d.comb += wrom.read_addr.eq(self.waddr)
         s1 = delay({k: getattr(self, k) for k in ("valid", "first", "last", "null", "value", "naddr", "baddr",
                                                    "pool_first", "pool_last")}, "s1")
-        # a+1: the weight leaves the ROM into a register (a null token's value is 0).
+        # a+1: the ROM pieces' outputs into their registers (a null token's value is 0).
         s2 = delay(s1, "s2", ("valid", "first", "last", "naddr", "baddr", "pool_first", "pool_last"))
         s2.update(delay({"value": Mux(s1["null"], 0, s1["value"])}, "s2"))
-        weight = Signal(signed(self.weight_bits), name="s2_weight")
-        m.d.sync += weight.eq(Mux(self.unit_weight, 1, w_rd.data))
-        # a+2, a+3: product; bias read, into a register.
-        prod = multiply(m, s2["value"], weight, "s3")
-        m.d.comb += b_rd.addr.eq(s2["baddr"])
-        s4 = delay(delay(s2, "s3", ("valid", "first", "last", "naddr", "pool_first", "pool_last")), "s4")
-        bias = Signal(signed(self.acc_bits), name="s4_bias")
+        # a+2: the selected piece into the weight register.
+        s3 = delay(s2, "s3")
+        weight = Signal(signed(self.weight_bits), name="s3_weight")
+        m.d.sync += weight.eq(Mux(self.unit_weight, 1, wrom.read_data))
+        # a+3, a+4: product; bias read, into a register.
+        prod = multiply(m, s3["value"], weight, "s4")
+        m.d.comb += b_rd.addr.eq(s3["baddr"])
+        s5 = delay(delay(s3, "s4", ("valid", "first", "last", "naddr", "pool_first", "pool_last")), "s5")
+        bias = Signal(signed(self.acc_bits), name="s5_bias")
         m.d.sync += bias.eq(b_rd.data)
-        # a+4: accumulate from the bias; a group's current I = S + b leaves on its last token.
+        # a+5: accumulate from the bias; a group's current I = S + b leaves on its last token.
+        # The membrane (and cache) read starts here too: its data arrives with the current.
         acc, acc_next = Signal(signed(self.acc_bits), name="acc"), Signal(signed(self.acc_bits))
-        m.d.comb += acc_next.eq(Mux(s4["first"], Mux(self.use_bias, bias, 0), acc) + prod)
-        with m.If(s4["valid"]):
+        m.d.comb += acc_next.eq(Mux(s5["first"], Mux(self.use_bias, bias, 0), acc) + prod)
+        with m.If(s5["valid"]):
             m.d.sync += acc.eq(acc_next)
-        s5 = delay(s4, "s5", ("naddr", "pool_first", "pool_last"))
-        s5.update(delay({"valid": s4["valid"] & s4["last"], "sum": acc_next}, "s5"))
-        # a+5: membrane and cache reads.
-        m.d.comb += v_rd.addr.eq(Mux(self.ext_en, self.ext_addr, s5["naddr"]))
-        # a+6: the reads leave the RAMs; a+7: into registers.
-        s7 = delay(delay(s5, "s6"), "s7")
-        s7.update(delay({"v": v_rd.data}, "s7"))
-        m.d.comb += self.mem_data.eq(s7["v"])
-        # a+7: U = V + I (or the cached I).
-        current = s7["sum"]
+        m.d.comb += vram.read_addr.eq(Mux(self.ext_en, self.ext_addr, s5["naddr"]))
+        s6 = delay(s5, "s6", ("naddr", "pool_first", "pool_last"))
+        s6.update(delay({"valid": s5["valid"] & s5["last"], "sum": acc_next}, "s6"))
+        # a+7: the membrane (and cache) words into registers; a+8: U = V + I (or the cached I).
+        s8 = delay(delay(s6, "s7"), "s8")
+        s8.update(delay({"v": vram.read_data}, "s8"))
+        m.d.comb += self.mem_data.eq(s8["v"])
+        current = s8["sum"]
         if self.cache_depth:
-            cram = Memory(shape=signed(self.cache_bits), depth=self.cache_depth, init=[])
-            m.submodules.cram = cram
-            c_rd, c_wr = cram.read_port(), cram.write_port()
-            cached = Signal(signed(self.cache_bits), name="s7_cache")
-            m.d.sync += cached.eq(c_rd.data)
-            m.d.comb += [c_rd.addr.eq(s5["naddr"]), c_wr.addr.eq(s7["naddr"]), c_wr.data.eq(current),
-                         c_wr.en.eq(s7["valid"] & self.write_cache)]
+            m.submodules.cram = cram = BlockedMemory(signed(self.cache_bits), self.cache_depth,
+                                                     words=self._words(self.cache_bits), writable=True)
+            cached = Signal(signed(self.cache_bits), name="s8_cache")
+            m.d.sync += cached.eq(cram.read_data)
+            m.d.comb += [cram.read_addr.eq(s5["naddr"]), cram.write_addr.eq(s8["naddr"]),
+                         cram.write_data.eq(current), cram.write_en.eq(s8["valid"] & self.write_cache)]
             current = Mux(self.use_cache, cached, current)
-        s8 = delay(s7, "s8", ("valid", "naddr", "pool_first", "pool_last"))
-        u = Signal(signed(self.v_bits), name="s8_u")
-        m.d.sync += u.eq(Mux(self.t0, self.v_init, s7["v"]) + current)
-        # a+8: saturate. [lo, hi] = [-2^(b-1), 2^(b-1) - 1]: u fits when its bits from b - 1 up
+        s9 = delay(s8, "s9", ("valid", "naddr", "pool_first", "pool_last"))
+        u = Signal(signed(self.v_bits), name="s9_u")
+        m.d.sync += u.eq(Mux(self.t0, self.v_init, s8["v"]) + current)
+        # a+9: saturate. [lo, hi] = [-2^(b-1), 2^(b-1) - 1]: u fits when its bits from b - 1 up
         # equal its sign, so no comparator: lo is the mask of those bits and hi its complement.
-        s9 = delay(s8, "s9")
-        vsat = Signal(signed(self.v_bits), name="s9_v")
+        s10 = delay(s9, "s10")
+        vsat = Signal(signed(self.v_bits), name="s10_v")
         neg = u[-1]
         over, under = ~neg & ((u & self.lo) != 0), neg & ((u | self.hi) != -1)
         m.d.sync += vsat.eq(Mux(over, self.hi, Mux(under, self.lo, u)))
-        # a+9 ...: fire; the tags ride alongside.
-        m.d.comb += [fire.valid_in.eq(s9["valid"]), fire.v_in.eq(vsat), fire.threshold.eq(self.threshold),
+        # a+10 ...: fire; the tags ride alongside.
+        m.d.comb += [fire.valid_in.eq(s10["valid"]), fire.v_in.eq(vsat), fire.threshold.eq(self.threshold),
                      fire.burst.eq(self.burst)]
-        tags = {k: s9[k] for k in ("naddr", "pool_first", "pool_last")}
+        tags = {k: s10[k] for k in ("naddr", "pool_first", "pool_last")}
         for j in range(fire.latency):
             tags = delay(tags, f"f{j}")
         # write-back.
-        m.d.comb += [v_wr.addr.eq(tags["naddr"]), v_wr.data.eq(fire.v_out),
-                     v_wr.en.eq(fire.valid_out & ~self.pool_out)]
+        m.d.comb += [vram.write_addr.eq(tags["naddr"]), vram.write_data.eq(fire.v_out),
+                     vram.write_en.eq(fire.valid_out & ~self.pool_out)]
         spike = Signal(signed(self.value_bits))
         m.d.comb += spike.eq(Mux(self.pool_out, fire.v_out, fire.k_out))
         pacc = Signal(signed(self.value_bits), name="pool_acc")

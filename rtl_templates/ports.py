@@ -47,10 +47,12 @@ def logit_reader(m, accel, plan, lanes, start, active):
     """Stream the output accumulators (C order) from the lanes' membrane RAM.
 
     ``start`` (the cycle before ``active``) resets the counters. While
-    ``active``, each logit takes five phases: the address steps, the RAM
-    reads, the lane registers the word, the selected word is registered,
-    then ``valid`` until taken (``ready`` only clears ``valid``, so it meets
-    no logic here). Returns the "last logit taken" condition.
+    ``active``, each logit takes six phases: the address steps, the RAM
+    reads, the lane registers the pieces' words, then the selected piece's
+    word (``NeuronLane.mem_data``, three cycles after the address), the
+    selected lane's word is registered, then ``valid`` until taken
+    (``ready`` only clears ``valid``, so it meets no logic here). Returns
+    the "last logit taken" condition.
     """
     P = plan.lanes
     oc, oh, ow = plan.out_shape
@@ -68,13 +70,13 @@ def logit_reader(m, accel, plan, lanes, start, active):
         m.d.sync += [i_c.eq(0), i_pos.eq(0), i_b.eq(0), ext.eq(plan.out_nbase), gbase.eq(plan.out_nbase),
                      phase.eq(0), first.eq(1), last.eq(oc * ohow == 1)]
     with m.Elif(active):
-        with m.If(phase != 4):
+        with m.If(phase != 5):
             m.d.sync += phase.eq(phase + 1)
         with m.If(phase == 0):
             m.d.sync += first.eq(0)
             with m.If(~first):
                 _step(m, (i_c, i_pos, i_b, ext, gbase, last), P, ohow, oc)
-        with m.If(phase == 3):
+        with m.If(phase == 4):
             m.d.sync += valid.eq(1)
             with m.Switch(i_b):
                 for b, lane in enumerate(lanes):

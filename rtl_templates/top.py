@@ -127,7 +127,8 @@ class Accelerator(wiring.Component):
                          o_wr.addr.eq(scan.off_addr), o_wr.data.eq(scan.off_data), o_wr.en.eq(scan.off_en)]
             m.d.comb += [scan.rd_data[i].eq(rd.data) for i, (rd, _) in enumerate(banks)]
         # FSM.
-        pass_end, scan_end, out_start, out_active, out_done = Signal(), Signal(), Signal(), Signal(), Signal()
+        pass_end, scan_end, out_start, out_done = Signal(), Signal(), Signal(), Signal()
+        out_active = Signal(name="out_active")
         dcount = Signal(range(64 + plan.max_burst))
         dzero, step_end, last_t, pnext = Signal(), Signal(), Signal(), Signal.like(pidx)
         cycles = Signal(32)
@@ -175,9 +176,11 @@ class Accelerator(wiring.Component):
                 m.d.comb += [self.done.eq(1), out_start.eq(1)]
                 m.next = "OUT"
             with m.State("OUT"):
-                m.d.comb += out_active.eq(1)
                 with m.If(out_done):
                     m.next = "IDLE"
+        # "In OUT" as its own register (the logit reader's logic starts from registers).
+        with m.If(out_start | out_done):
+            m.d.sync += out_active.eq(out_start)
         m.d.comb += out_done.eq(logit_reader(m, self, plan, lanes, out_start, out_active))
         # Issuer: one token a cycle.
         load = Signal()

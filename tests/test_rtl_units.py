@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth import signed
 from amaranth.sim import Simulator
 
 from hwgen.fixedpoint import fire, saturate, signed_range
@@ -45,20 +46,22 @@ def test_fire_unit_matches_fixedpoint(threshold, burst, max_burst):
     assert got == list(zip(k.tolist(), v.tolist()))
 
 
-def _lane(weights, biases, *, mem_bits=10, max_burst=3, fused=False, depth=8):
+def _lane(weights, biases, *, mem_bits=10, max_burst=3, fused=False, depth=8, piece_words=None):
     return NeuronLane(value_bits=6, weight_bits=8, acc_bits=14, mem_bits=mem_bits, max_burst=max_burst,
-                      weights=weights, biases=biases, mem_depth=depth)
+                      weights=weights, biases=biases, mem_depth=depth, piece_words=piece_words)
 
 
-def test_lane_membrane_burst_negative_and_saturation():
-    """Groups of varying fan-in (1 token up to 5) back to back over 3 timesteps."""
+@pytest.mark.parametrize("piece_words", [None, 4])
+def test_lane_membrane_burst_negative_and_saturation(piece_words):
+    """Groups of varying fan-in (1 token up to 5) back to back over 3 timesteps; with
+    ``piece_words=4`` the weight ROM is 4 pieces and the membrane RAM 2."""
     rng = np.random.default_rng(1)
     groups = 6
     fan = [1, 5, 2, 1, 3, 4]
     weights = rng.integers(-128, 128, sum(fan)).tolist()
     biases = rng.integers(-300, 300, groups).tolist()
     theta, burst, v_init, v_bits = 37, 3, 18, 10
-    lane = _lane(weights, biases, mem_bits=v_bits)
+    lane = _lane(weights, biases, mem_bits=v_bits, piece_words=piece_words)
     steps = 3
     xs = [rng.integers(-31, 32, sum(fan)) for _ in range(steps)]
     # Reference with the fixed-point rules.
@@ -99,7 +102,8 @@ def test_lane_membrane_burst_negative_and_saturation():
 
     simulate(lane, bench)
     assert got == expected
-    assert any(0 < k < burst for row in expected for k in row) or True
+    flat = [k for row in expected for k in row]
+    assert 0 in flat and burst in flat and any(0 < k < burst for k in flat), flat
 
 
 def test_lane_fused_pool_and_null_tokens():
@@ -180,3 +184,43 @@ def test_scanner_compacts_nonzeros_with_exact_timing(flat):
             count = int(np.count_nonzero(tensor[:, pos // w, pos % w]))
             assert offsets[pos] == (start, count)
             start += count
+
+
+def test_block_words_fit_an_18kbit_block():
+    from hwgen.rtl.blockmem import BLOCK_BITS, block_words
+
+    assert [block_words(w) for w in (1, 2, 4, 8, 9, 10, 18, 20, 36, 40)] == \
+        [16384, 8192, 4096, 2048, 2048, 1024, 1024, 512, 512, 512]
+    assert all(block_words(w) * w <= BLOCK_BITS for w in range(1, 37))
+
+
+@pytest.mark.parametrize("writable", [False, True])
+def test_blocked_memory_reads_every_piece_two_cycles_later(writable):
+    """9 words in pieces of 4 (a ROM's 1-word tail goes to logic): back-to-back reads, any order."""
+    from hwgen.rtl.blockmem import BlockedMemory, pieces, tail_in_logic
+
+    init = [5, -3, 7, 1, -8, 2, 0, 6, -1]
+    assert pieces(len(init), 4) == [4, 4, 1] and tail_in_logic([4, 4, 1], 4, rom=not writable) != writable
+    dut = BlockedMemory(signed(5), len(init), init=init, words=4, writable=writable)
+    order = [8, 0, 4, 3, 7, 1, 2, 6, 5, 8, 8]
+    got = []
+
+    async def bench(ctx):
+        if writable:      # overwrite word 6, then read it back
+            ctx.set(dut.write_addr, 6)
+            ctx.set(dut.write_data, -5)
+            ctx.set(dut.write_en, 1)
+            await ctx.tick()
+            ctx.set(dut.write_en, 0)
+        for cycle in range(len(order) + dut.latency):
+            if cycle < len(order):
+                ctx.set(dut.read_addr, order[cycle])
+            if cycle >= dut.latency:
+                got.append(ctx.get(dut.read_data))
+            await ctx.tick()
+
+    simulate(dut, bench)
+    words = list(init)
+    if writable:
+        words[6] = -5
+    assert got == [words[a] for a in order]
