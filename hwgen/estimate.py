@@ -82,9 +82,9 @@ def memory_banks(plan: Plan) -> list[tuple[str, int, int, int, bool]]:
         if tail_in_logic(sizes, words, rom) and name != "bias_rom":
             sizes = sizes[:-1]              # rom_style = "logic": no block RAM
         out += [(name, m["banks"], size, m["width"], rom) for size in sizes]
-    # buffers 0 (image), 1, 2 share one memory per bank (rtl_templates/top.py)
-    buffers = mem["buffers"]
-    out.append(("buffers", buffers[0]["banks"], sum(b["depth"] for b in buffers), buffers[0]["width"], False))
+    # buffers 0 (image), 1, 2 share one memory per bank (rtl_templates/top.py), banks of equal depth grouped
+    depths = mem["buffer_banks"]
+    out += [("buffers", depths.count(d), d, mem["buffers"][0]["width"], False) for d in sorted(set(depths))]
     events = mem["event_list"]
     if events["depth"]:
         out.append(("event_list", 1, events["depth"], plan.index_bits + plan.value_bits, False))

@@ -160,8 +160,24 @@ class Plan:
 
     @property
     def buffer_base(self) -> list[int]:
-        """Word offset of buffers 0, 1, 2 in a bank (the three share one memory per bank)."""
-        return [sum(self.buffer_depth[:b]) for b in range(len(self.buffer_depth))]
+        """Word offset of buffers 0, 1, 2 in a bank (the three share one memory per bank).
+
+        The ping-pong buffers 1 and 2 come first and the image (buffer 0)
+        last, so a bank holding fewer of the image's channels ends earlier
+        (:meth:`bank_depth`).
+        """
+        d0, d1, d2 = self.buffer_depth
+        return [d1 + d2, 0, d1]
+
+    def bank_depth(self, bank: int) -> int:
+        """Words of spike-buffer bank ``bank``: buffers 1 and 2, then the image channels
+        :math:`c \\equiv bank \\pmod P` (a 1-channel image lives in bank 0 only).
+        When a pool pass reads the image, every lane reads its own bank there, so
+        every bank keeps the whole image region."""
+        c, h, w = self.tensors[0].shape
+        image_pool = any(q.kind is Kind.POOL and q.src == 0 for q in self.passes)
+        channels = -(-c // self.lanes) if image_pool else len(range(bank, c, self.lanes))
+        return max(1, self.buffer_depth[1] + self.buffer_depth[2] + channels * h * w)
 
     def to_json(self) -> dict:
         """Parameters and memory sizes (the generator's JSON)."""
@@ -181,6 +197,7 @@ class Plan:
                 "cache_ram": {"banks": p if self.cache_depth else 0, "depth": self.cache_depth,
                               "width": self.cache_bits},
                 "buffers": [{"banks": p, "depth": d, "width": self.value_bits} for d in self.buffer_depth],
+                "buffer_banks": [self.bank_depth(b) for b in range(p)],
                 "event_list": {"depth": self.list_depth if self.config.mode is Mode.EVENT else 0,
                                "offsets": self.offsets_depth if self.config.mode is Mode.EVENT else 0},
             },

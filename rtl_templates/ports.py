@@ -13,7 +13,7 @@ def _bits(n: int) -> int:
 
 
 def loader(m, accel, plan):
-    """Input stream -> buffer 0 (word offset 0), C order, bank ``c mod P``.
+    """Input stream -> buffer 0 (at ``plan.buffer_base[0]``), C order, bank ``c mod P``.
 
     Returns
     -------
@@ -24,16 +24,18 @@ def loader(m, accel, plan):
     c, h, w = plan.tensors[0].shape
     hw = h * w
     lpos, lc, lb = Signal(range(hw), name="ld_pos"), Signal(range(c), name="ld_c"), Signal(range(P), name="ld_bank")
-    addr, base = Signal(_bits(plan.buffer_depth[0]), name="ld_addr"), Signal(_bits(plan.buffer_depth[0]))
+    start = plan.buffer_base[0]
+    width = _bits(sum(plan.buffer_depth))
+    addr, base = Signal(width, name="ld_addr", init=start), Signal(width, name="ld_base", init=start)
     beat = Signal(name="ld_beat")
     m.d.comb += [accel.pixels.ready.eq(~accel.busy), beat.eq(accel.pixels.valid & accel.pixels.ready)]
     with m.If(accel.start & ~accel.busy):
-        m.d.sync += [lpos.eq(0), lc.eq(0), lb.eq(0), base.eq(0), addr.eq(0)]
+        m.d.sync += [lpos.eq(0), lc.eq(0), lb.eq(0), base.eq(start), addr.eq(start)]
     with m.Elif(beat):
         with m.If(lpos == hw - 1):
             m.d.sync += lpos.eq(0)
             with m.If(lc == c - 1):
-                m.d.sync += [lc.eq(0), lb.eq(0), base.eq(0), addr.eq(0)]
+                m.d.sync += [lc.eq(0), lb.eq(0), base.eq(start), addr.eq(start)]
             with m.Elif(lb == P - 1):
                 m.d.sync += [lc.eq(lc + 1), lb.eq(0), base.eq(base + hw), addr.eq(base + hw)]
             with m.Else():

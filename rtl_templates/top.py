@@ -92,10 +92,12 @@ class Accelerator(wiring.Component):
                               mem_depth=plan.mem_depth, cache_depth=plan.cache_depth, cache_bits=plan.cache_bits)
             m.submodules[f"lane{lane_index}"] = lane
             lanes.append(lane)
-        # Buffers 0 (image), 1, 2 (ping-pong) share one memory per bank, at plan.buffer_base.
+        # Buffers 0 (image), 1, 2 (ping-pong) share one memory per bank, at plan.buffer_base
+        # (the image last: a bank without image channels ends before it).
         banks = []
         for lane_index in range(P):
-            mem = Memory(shape=signed(vb), depth=bdepth, init=[], attrs=plan.config.buffer_attrs)
+            mem = Memory(shape=signed(vb), depth=plan.bank_depth(lane_index), init=[],
+                         attrs=plan.config.buffer_attrs)
             m.submodules[f"buf{lane_index}"] = mem
             banks.append((mem.read_port(), mem.write_port()))
         base = plan.buffer_base

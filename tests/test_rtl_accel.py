@@ -62,3 +62,29 @@ def test_hypothesis_networks(data):
     network, x = data.draw(networks_and_inputs(max_count=2))
     lanes, mode = data.draw(st.integers(1, 4)), data.draw(st.sampled_from(["dense", "event"]))
     check(network, AccelConfig(lanes, mode), x)
+
+
+@pytest.mark.parametrize("lanes", [2, 4])
+def test_image_channels_spread_over_banks(lanes):
+    """A 3-channel image: banks hold 2, 1, 1 (or 1, 1, 1, 0) of its channels, each bank ends
+    after its own (``Plan.bank_depth``); with a sumpool on the image every bank keeps the whole
+    region (each lane reads its own bank there)."""
+    from hwgen.hwplan import build_plan
+    from hwgen.network import InputSpec, Layer, Network, Neuron, Op
+
+    rng = np.random.default_rng(lanes)
+    conv = Layer("c", Op.CONV2D, weight=rng.integers(-3, 4, (3, 3, 3, 3)), bias=rng.integers(-5, 6, 3),
+                 padding=(1, 1), neuron=Neuron(threshold=40, v_init=20, burst=2, v_bits=12))
+    out = Layer("o", Op.LINEAR, weight=rng.integers(-3, 4, (4, 3 * 4 * 4)), bias=np.zeros(4, dtype=np.int64),
+                acc_bits=16)
+    pool = Layer("p", Op.SUMPOOL2D, kernel=(2, 2), stride=(2, 2))
+    plain = Network(2, InputSpec((3, 4, 4), 4, False), (conv, out))
+    pooled = Network(2, InputSpec((3, 8, 8), 4, False), (pool, conv, out))
+    plan = build_plan(plain, AccelConfig(lanes))
+    image = [len(range(b, 3, lanes)) * 16 for b in range(lanes)]
+    assert [plan.bank_depth(b) - plan.buffer_base[0] for b in range(lanes)] == image
+    pooled_plan = build_plan(pooled, AccelConfig(lanes))
+    assert len({pooled_plan.bank_depth(b) for b in range(lanes)}) == 1
+    for network in (plain, pooled):
+        x = rng.integers(0, 16, (2, *network.input.shape))
+        check(network, AccelConfig(lanes), x)
