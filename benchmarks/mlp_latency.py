@@ -76,16 +76,27 @@ def main() -> None:
                    inputs=test.images[:100])
     doc = {"network": "784-128-10 QCFS MLP, T=4, Γ=1", "integer_snn_accuracy": accuracy,
            "build_seconds": round(time.monotonic() - started), **report.to_json()}
+    write_results(doc)
+
+
+def write_results(doc: dict) -> None:
+    """Keep one row per (board, lanes, mode) in ``mlp_latency.json`` and rewrite the Markdown."""
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "mlp_latency.json").write_text(json.dumps(doc, indent=1) + "\n")
-    r = report.resources
+    path = RESULTS / "mlp_latency.json"
+    old = json.loads(path.read_text()) if path.is_file() else {}
+    rows = old.get("rows", [old] if old else [])
+    key = ("board", "lanes", "mode")
+    rows = [r for r in rows if tuple(r.get(k) for k in key) != tuple(doc.get(k) for k in key)] + [doc]
+    path.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
     lines = ["# 784-128-10 MLP on a board", "",
-             f"`.venv/bin/python benchmarks/mlp_latency.py --board {args.board} --lanes {args.lanes}`", "",
+             "`.venv/bin/python benchmarks/mlp_latency.py --board BOARD --lanes P` (one row each)", "",
              "| board | P | mode | int SNN acc % | LUT | FF | BRAM | DSP | Fmax MHz | cycles | latency us | images/s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|",
-             f"| {args.board} | {args.lanes} | {args.mode} | {100 * accuracy:.2f} | {r.get('lut', {}).get('used')} | "
-             f"{r.get('ff', {}).get('used')} | {r.get('bram', {}).get('used')} | {r.get('dsp', {}).get('used')} | "
-             f"{report.fmax_mhz} | {report.cycles} | {report.latency_us} | {report.images_per_s} |"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        res = r["resources"]
+        lines.append(f"| {r['board']} | {r['lanes']} | {r['mode']} | {100 * r['integer_snn_accuracy']:.2f} | "
+                     f"{res['lut']['used']} | {res['ff']['used']} | {res['bram']['used']} | {res['dsp']['used']} | "
+                     f"{r['fmax_mhz']} | {r['cycles']} | {r['latency_us']} | {r['images_per_s']} |")
     (RESULTS / "mlp_latency.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -63,6 +63,20 @@ def blocks(depth: int, width: int, family: Family, rom: bool = False) -> int:
     return min(rows(d) * math.ceil(width / w) for d, w in ASPECTS[family])
 
 
+def lane_pieces(plan: Plan) -> list[tuple[str, list[int], int, bool, bool]]:
+    """``(name, piece depths, width, is_rom, tail in logic)`` of one lane's weight ROM,
+    membrane RAM and current cache (:class:`hwgen.rtl.blockmem.BlockedMemory`)."""
+    mem = plan.to_json()["memories"]
+    out = []
+    for name, rom in (("weight_rom", True), ("membrane_ram", False), ("cache_ram", False)):
+        m = mem[name]
+        if m["banks"]:
+            words = block_words(m["width"])
+            sizes = pieces(m["depth"], words)
+            out.append((name, sizes, m["width"], rom, tail_in_logic(sizes, words, rom)))
+    return out
+
+
 def memory_banks(plan: Plan) -> list[tuple[str, int, int, int, bool]]:
     """``(name, banks, depth, width, is_rom)`` of every memory the design has.
 
@@ -72,16 +86,10 @@ def memory_banks(plan: Plan) -> list[tuple[str, int, int, int, bool]]:
     puts in logic (:func:`hwgen.rtl.blockmem.tail_in_logic`; not listed).
     """
     mem = plan.to_json()["memories"]
-    out = []
-    for name, rom in (("weight_rom", True), ("bias_rom", True), ("membrane_ram", False), ("cache_ram", False)):
-        m = mem[name]
-        if not m["banks"]:
-            continue
-        words = block_words(m["width"])
-        sizes = pieces(m["depth"], words) if name != "bias_rom" else [m["depth"]]
-        if tail_in_logic(sizes, words, rom) and name != "bias_rom":
-            sizes = sizes[:-1]              # rom_style = "logic": no block RAM
-        out += [(name, m["banks"], size, m["width"], rom) for size in sizes]
+    bias = mem["bias_rom"]
+    out = [("bias_rom", bias["banks"], bias["depth"], bias["width"], True)]
+    for name, sizes, width, rom, logic_tail in lane_pieces(plan):
+        out += [(name, plan.lanes, size, width, rom) for size in (sizes[:-1] if logic_tail else sizes)]
     # buffers 0 (image), 1, 2 share one memory per bank (rtl_templates/top.py), banks of equal depth grouped
     depths = mem["buffer_banks"]
     out += [("buffers", depths.count(d), d, mem["buffers"][0]["width"], False) for d in sorted(set(depths))]
@@ -138,18 +146,32 @@ def _model() -> dict:
 
 
 def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
-    r"""Regressors of the LUT, FF and 1/Fmax models: :math:`[1, P, P b_v, C_{lutram}]`,
-    :math:`[1, P, P b_v]`, :math:`[1, \log_2 P, B_w - 1]`.
+    r"""Regressors of the LUT, FF and 1/Fmax models (chosen by leave-one-out error over
+    the calibration sweep, ``benchmarks/estimator.py``).
 
-    :math:`C_{lutram}`: :func:`lutram_cells`; :math:`B_w`: block RAMs of one
-    lane's weight ROM (at least 1). A ROM over several blocks puts the block
-    RAM's unregistered output and the block mux on the lane's first path,
-    which sets the clock of the larger designs (``benchmarks/results/fmax_log.md``).
+    * LUT: :math:`[1, P, P b_v, C_{lutram}, R_{logic}]`;
+    * FF: ECP5 :math:`[1, P, Q]`, iCE40 :math:`[1, P b_v + Q]`;
+    * 1/Fmax: ECP5 :math:`[1, \log_2 P, C_{buf}]`, iCE40 :math:`[1]` (34-38 MHz
+      across the sweep, no trend in :math:`P`).
+
+    :math:`C_{lutram}`: :func:`lutram_cells`; :math:`C_{buf}`: those of LUT-RAM
+    spike buffers (their write enables fan out from the loader into every
+    cell, ``benchmarks/results/fmax_log.md``); :math:`R_{logic}`: bits of the
+    weight-ROM tails in logic (all lanes); :math:`Q`: output-register bits of
+    the memory pieces (all lanes, :func:`lane_pieces`); :math:`b_v`: the
+    membrane width.
     """
     p = plan.lanes
-    rom_blocks = bram_blocks(plan, family)["weight_rom"] // p
-    return {"lut": [1.0, p, p * plan.mem_bits, lutram_cells(plan, family)], "ff": [1.0, p, p * plan.mem_bits],
-            "inv_fmax": [1.0, math.log2(p), max(0, rom_blocks - 1)]}
+    lanes = lane_pieces(plan)
+    rom_logic = p * sum(sizes[-1] * width for _, sizes, width, _, tail in lanes if tail)
+    piece_regs = p * sum(len(sizes) * width for _, sizes, width, _, _ in lanes)
+    cells = lutram_cells(plan, family)
+    buffer_cells = cells if plan.config.buffers is BufferRam.DISTRIBUTED else 0
+    if family is Family.ECP5:
+        ff, inv_fmax = [1.0, p, piece_regs], [1.0, math.log2(p), buffer_cells]
+    else:
+        ff, inv_fmax = [1.0, p * plan.mem_bits + piece_regs], [1.0]
+    return {"lut": [1.0, p, p * plan.mem_bits, cells, rom_logic], "ff": ff, "inv_fmax": inv_fmax}
 
 
 @dataclass
