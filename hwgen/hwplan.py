@@ -169,6 +169,13 @@ class Plan:
         d0, d1, d2 = self.buffer_depth
         return [d1 + d2, 0, d1]
 
+    @property
+    def fire_bits(self) -> int:
+        """Signed width of a firing value and its threshold (the fire unit's subtraction,
+        :class:`hwgen.rtl.fire.FireUnit`): the widest spiking layer's ``v_bits`` or
+        :math:`\\theta`, whichever needs more."""
+        return max([max(q.bits, int(q.threshold).bit_length() + 1) for q in self.passes if q.burst > 0] + [2])
+
     def bank_depth(self, bank: int) -> int:
         """Words of spike-buffer bank ``bank``: buffers 1 and 2, then the image channels
         :math:`c \\equiv bank \\pmod P` (a 1-channel image lives in bank 0 only).

@@ -57,6 +57,9 @@ class NeuronLane(wiring.Component):
         ROM contents (this lane's rows, every layer concatenated).
     mem_depth, cache_depth : int
         Membrane RAM and current-cache words (``cache_depth = 0``: no cache).
+    fire_bits : int, optional
+        Width of the fire unit's subtraction (``FireUnit.sub_bits``; default
+        the membrane width).
     piece_words : int, optional
         Words per memory piece (default :func:`.blockmem.block_words` of each
         memory's width; tests pass a few words to exercise the pieces).
@@ -79,7 +82,7 @@ class NeuronLane(wiring.Component):
     """
 
     def __init__(self, *, value_bits, weight_bits, acc_bits, mem_bits, max_burst,
-                 weights, biases, mem_depth, cache_depth=0, cache_bits=2, piece_words=None):
+                 weights, biases, mem_depth, cache_depth=0, cache_bits=2, piece_words=None, fire_bits=None):
         for name, bits in (("value_bits", value_bits), ("weight_bits", weight_bits),
                            ("acc_bits", acc_bits), ("mem_bits", mem_bits)):
             if bits < 2:
@@ -88,7 +91,7 @@ class NeuronLane(wiring.Component):
         self.mem_bits, self.max_burst, self.cache_bits = mem_bits, max_burst, cache_bits
         self.weights, self.biases = [int(w) for w in weights] or [0], [int(b) for b in biases] or [0]
         self.mem_depth, self.cache_depth = max(1, mem_depth), cache_depth
-        self.piece_words = piece_words
+        self.piece_words, self.fire_bits = piece_words, fire_bits
         self.v_bits = max(mem_bits, acc_bits, cache_bits) + 2
         super().__init__({
             "valid": In(1), "first": In(1), "last": In(1), "null": In(1),
@@ -130,7 +133,7 @@ class NeuronLane(wiring.Component):
         brom = Memory(shape=signed(self.acc_bits), depth=len(self.biases), init=self.biases)
         m.submodules.brom = brom
         b_rd = brom.read_port()
-        m.submodules.fire = fire = FireUnit(self.v_bits, self.max_burst)
+        m.submodules.fire = fire = FireUnit(self.v_bits, self.max_burst, sub_bits=self.fire_bits)
 
         def delay(tags, stage, keys=None):
             """Register ``tags`` (or its ``keys``) into stage ``stage``."""

@@ -89,7 +89,8 @@ class Accelerator(wiring.Component):
             lane = NeuronLane(value_bits=vb, weight_bits=plan.weight_bits, acc_bits=plan.acc_bits,
                               mem_bits=plan.mem_bits, max_burst=plan.max_burst,
                               weights=plan.weights[lane_index].tolist(), biases=plan.biases[lane_index].tolist(),
-                              mem_depth=plan.mem_depth, cache_depth=plan.cache_depth, cache_bits=plan.cache_bits)
+                              mem_depth=plan.mem_depth, cache_depth=plan.cache_depth, cache_bits=plan.cache_bits,
+                              fire_bits=plan.fire_bits)
             m.submodules[f"lane{lane_index}"] = lane
             lanes.append(lane)
         # Buffers 0 (image), 1, 2 (ping-pong) share one memory per bank, at plan.buffer_base

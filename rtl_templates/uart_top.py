@@ -117,36 +117,38 @@ class UartAccelerator(wiring.Component):
         out = Signal(32)
         left = Signal(range(5))
         m.d.comb += [utx.bytes.valid.eq(left != 0), utx.bytes.payload.eq(out[:8])]
+        # idle: the shifter is empty, a register kept equal to ``left == 0`` (every load below sets
+        # left >= 1 while idle, so it clears idle), so the FSM's conditions start from registers
+        idle = Signal(init=1)
         with m.If(utx.bytes.valid & utx.bytes.ready):
-            m.d.sync += [out.eq(out >> 8), left.eq(left - 1)]
-        idle = Signal()                 # the shifter is empty (one spare cycle a field: off the tx core's path)
-        m.d.comb += idle.eq(left == 0)
+            m.d.sync += [out.eq(out >> 8), left.eq(left - 1), idle.eq(left == 1)]
         best, best_i = Signal(accel.logits.payload.shape()), Signal(16)
         seen, seen_i, seen_valid = Signal(accel.logits.payload.shape()), Signal(16), Signal()
         k, last = Signal(16), Signal()
-        m.d.sync += seen_valid.eq(0)
+        done = Signal()                 # the accelerator's done (an FSM-state decode), registered here
+        m.d.sync += [seen_valid.eq(0), done.eq(accel.done)]
         deciding = self._argmax(m, seen, seen_i, seen_valid, best, best_i)
         with m.FSM(name="tx_fsm"):
             with m.State("WAIT"):
-                with m.If(accel.done):
-                    m.d.sync += [out.eq(REPLY), left.eq(1), k.eq(0), last.eq(self.classes == 1)]
+                with m.If(done):
+                    m.d.sync += [out.eq(REPLY), left.eq(1), k.eq(0), last.eq(self.classes == 1), idle.eq(0)]
                     m.next = "LOGITS"
             with m.State("LOGITS"):
                 m.d.comb += accel.logits.ready.eq(idle)
                 with m.If(accel.logits.valid & idle):
                     value = accel.logits.payload
-                    m.d.sync += [out.eq(value.as_signed()), left.eq(lb), k.eq(k + 1),
+                    m.d.sync += [out.eq(value.as_signed()), left.eq(lb), idle.eq(0), k.eq(k + 1),
                                  last.eq(k == self.classes - 2),
                                  seen.eq(value), seen_i.eq(k), seen_valid.eq(1)]
                     with m.If(last):
                         m.next = "CLASS"
             with m.State("CLASS"):
                 with m.If(idle & ~seen_valid & ~deciding):
-                    m.d.sync += [out.eq(best_i), left.eq(2)]
+                    m.d.sync += [out.eq(best_i), left.eq(2), idle.eq(0)]
                     m.next = "CYCLES"
             with m.State("CYCLES"):
                 with m.If(idle):
-                    m.d.sync += [out.eq(accel.cycles), left.eq(4)]
+                    m.d.sync += [out.eq(accel.cycles), left.eq(4), idle.eq(0)]
                     m.next = "FLUSH"
             with m.State("FLUSH"):
                 with m.If(idle):

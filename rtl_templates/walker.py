@@ -33,7 +33,10 @@ is why a pass has three ``BEGIN`` cycles (``docs/architecture.md``).
 """
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+import functools
+import operator
+
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -187,14 +190,10 @@ class Walker(wiring.Component):
         for L in reversed(range(nl)):
             with m.If(~last_next[L]):
                 m.d.comb += level_next.eq(L)
-        delta = {k: Signal.like(f0[k], name=f"d_{k}") for k in f0}
+        delta = self._deltas(m, f0, level)
         with m.Switch(self.pass_index):
             for i, (q, fields) in enumerate(zip(self.passes, self.fields)):
                 with m.Case(i):
-                    with m.Switch(level):
-                        for L in range(nl):
-                            with m.Case(L):
-                                m.d.comb += [delta[k].eq(deltas(q, fields[k][1])[L]) for k in f0]
                     with m.If(self.init):
                         geo, n = geometry(q), counts(q)
                         m.d.sync += [pc["kwm1"].eq(geo["kw"] - 1), pc["khm1"].eq(geo["kh"] - 1),
@@ -239,6 +238,32 @@ class Walker(wiring.Component):
                     m.d.sync += [cnt[L].eq(Mux(last[L], pc["nm1"][L], cnt[L] - 1)), zero[L].eq(last[L])]
         self._pair(m, g1, gload)
         return m
+
+    def _deltas(self, m, f0, level) -> dict:
+        """Each field's step at ``level`` in the running pass.
+
+        An AND-OR of per-pass level tables under a one-hot pass select
+        registered a cycle after ``pass_index`` (G0 first steps in ``FILL0``,
+        a cycle after ``BEGIN`` loads it), so no decode of the pass index sits
+        before G0's adders.
+        """
+        sel = Signal(len(self.passes), name="pass_sel")
+        m.d.sync += sel.eq(Cat(self.pass_index == i for i in range(len(self.passes))))
+        delta = {k: Signal.like(f0[k], name=f"d_{k}") for k in f0}
+        for k in f0:
+            parts = []
+            for i, (q, fields) in enumerate(zip(self.passes, self.fields)):
+                table = deltas(q, fields[k][1])
+                if not any(table):
+                    continue
+                part = Signal.like(f0[k], name=f"d{i}_{k}")
+                with m.Switch(level):
+                    for L, value in enumerate(table):
+                        with m.Case(L):
+                            m.d.comb += part.eq(Mux(sel[i], value, 0))
+                parts.append(part)
+            m.d.comb += delta[k].eq(functools.reduce(operator.or_, parts, 0))
+        return delta
 
     def _pair(self, m, g1, gload):
         """Stage ``T``: the pair offered to the issuer."""

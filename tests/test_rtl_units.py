@@ -18,18 +18,22 @@ def simulate(dut, bench):
     sim.run()
 
 
-@pytest.mark.parametrize("threshold,burst,max_burst", [(7, 1, 1), (5, 3, 4), (100, 4, 4), (3, 0, 2)])
-def test_fire_unit_matches_fixedpoint(threshold, burst, max_burst):
-    width = 12
+@pytest.mark.parametrize("threshold,burst,max_burst,sub_bits", [(7, 1, 1, None), (5, 3, 4, None), (100, 4, 4, None),
+                                                               (3, 0, 2, None), (100, 3, 3, 12), (9, 2, 2, 8)])
+def test_fire_unit_matches_fixedpoint(threshold, burst, max_burst, sub_bits):
+    """Values of ``width - 1`` bits (or ``sub_bits - 1``: the subtraction's width), and a
+    20-bit unit with a narrower subtraction passing values through when ``burst = 0``."""
+    width = 12 if sub_bits is None else 20
     rng = np.random.default_rng(threshold)
-    lo, hi = signed_range(width - 1)
+    lo, hi = signed_range((sub_bits or width) - 1)
     values = np.concatenate([rng.integers(lo, hi, 60), [-1, 0, threshold - 1, threshold, hi, lo]])
-    dut = FireUnit(width, max_burst)
+    dut = FireUnit(width, max_burst, sub_bits=sub_bits)
     got = []
 
     async def bench(ctx):
         ctx.set(dut.threshold, threshold)
         ctx.set(dut.burst, burst)
+        await ctx.tick()                      # the unit copies theta and Gamma into its registers
         for cycle in range(len(values) + dut.latency + 1):
             if cycle < len(values):
                 ctx.set(dut.valid_in, 1)
@@ -44,6 +48,28 @@ def test_fire_unit_matches_fixedpoint(threshold, burst, max_burst):
     simulate(dut, bench)
     k, v = fire(values, threshold, burst)
     assert got == list(zip(k.tolist(), v.tolist()))
+
+
+def test_fire_unit_passes_wide_values_when_not_firing():
+    """A 20-bit unit with a 10-bit subtraction: with Gamma = 0 every 20-bit value leaves unchanged."""
+    dut = FireUnit(20, 2, sub_bits=10)
+    values = [2 ** 19 - 1, -2 ** 19, 12345, -54321, 1023, 1024]
+    got = []
+
+    async def bench(ctx):
+        ctx.set(dut.threshold, 5)
+        ctx.set(dut.burst, 0)
+        await ctx.tick()
+        for cycle in range(len(values) + dut.latency + 1):
+            ctx.set(dut.valid_in, int(cycle < len(values)))
+            if cycle < len(values):
+                ctx.set(dut.v_in, values[cycle])
+            if ctx.get(dut.valid_out):
+                got.append((ctx.get(dut.k_out), ctx.get(dut.v_out)))
+            await ctx.tick()
+
+    simulate(dut, bench)
+    assert got == [(0, v) for v in values]
 
 
 def _lane(weights, biases, *, mem_bits=10, max_burst=3, fused=False, depth=8, piece_words=None):
