@@ -137,7 +137,8 @@ def bram_blocks(plan: Plan, family: Family) -> dict[str, int]:
 
 def lutram_cells(plan: Plan, family: Family) -> int:
     """ECP5 ``DPR16X4`` cells (16 words x 4 bits) of every memory placed in LUT RAM
-    (measured: 1632 = 1632 for the demo CNN's LUT-RAM buffers at P = 8)."""
+    (exact on the 7 ECP5 builds of ``benchmarks/estimator.py``, e.g. 603 for the
+    demo-shape CNN with LUT-RAM buffers at P = 8)."""
     return sum(count for _, kind, count in _placements(plan, family) if kind == "lutram")
 
 
@@ -166,7 +167,8 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     rom_logic = p * sum(sizes[-1] * width for _, sizes, width, _, tail in lanes if tail)
     piece_regs = p * sum(len(sizes) * width for _, sizes, width, _, _ in lanes)
     cells = lutram_cells(plan, family)
-    buffer_cells = cells if plan.config.buffers is BufferRam.DISTRIBUTED else 0
+    buffer_cells = sum(n for name, kind, n in _placements(plan, family) if name == "buffers" and kind == "lutram"
+                       and plan.config.buffers is BufferRam.DISTRIBUTED)
     if family is Family.ECP5:
         ff, inv_fmax = [1.0, p, piece_regs], [1.0, math.log2(p), buffer_cells]
     else:
