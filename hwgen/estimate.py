@@ -63,10 +63,11 @@ def blocks(depth: int, width: int, family: Family, rom: bool = False) -> int:
     return min(rows(d) * math.ceil(width / w) for d, w in ASPECTS[family])
 
 
-def lane_pieces(plan: Plan) -> list[tuple[str, list[int], int, bool, bool]]:
+def lane_pieces(plan: Plan, mem: dict | None = None) -> list[tuple[str, list[int], int, bool, bool]]:
     """``(name, piece depths, width, is_rom, tail in logic)`` of one lane's weight ROM,
-    membrane RAM and current cache (:class:`hwgen.rtl.blockmem.BlockedMemory`)."""
-    mem = plan.to_json()["memories"]
+    membrane RAM and current cache (:class:`hwgen.rtl.blockmem.BlockedMemory`);
+    ``mem``: ``plan.to_json()["memories"]`` when the caller has it."""
+    mem = mem or plan.to_json()["memories"]
     out = []
     for name, rom in (("weight_rom", True), ("membrane_ram", False), ("cache_ram", False)):
         m = mem[name]
@@ -88,7 +89,7 @@ def memory_banks(plan: Plan) -> list[tuple[str, int, int, int, bool]]:
     mem = plan.to_json()["memories"]
     bias = mem["bias_rom"]
     out = [("bias_rom", bias["banks"], bias["depth"], bias["width"], True)]
-    for name, sizes, width, rom, logic_tail in lane_pieces(plan):
+    for name, sizes, width, rom, logic_tail in lane_pieces(plan, mem):
         out += [(name, plan.lanes, size, width, rom) for size in (sizes[:-1] if logic_tail else sizes)]
     # buffers 0 (image), 1, 2 share one memory per bank (rtl_templates/top.py), banks of equal depth grouped
     depths = mem["buffer_banks"]
@@ -166,9 +167,10 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     lanes = lane_pieces(plan)
     rom_logic = p * sum(sizes[-1] * width for _, sizes, width, _, tail in lanes if tail)
     piece_regs = p * sum(len(sizes) * width for _, sizes, width, _, _ in lanes)
-    cells = lutram_cells(plan, family)
-    buffer_cells = sum(n for name, kind, n in _placements(plan, family) if name == "buffers" and kind == "lutram"
-                       and plan.config.buffers is BufferRam.DISTRIBUTED)
+    lutram = [(name, n) for name, kind, n in _placements(plan, family) if kind == "lutram"]
+    cells = sum(n for _, n in lutram)
+    lut_buffers = plan.config.buffers is BufferRam.DISTRIBUTED
+    buffer_cells = sum(n for name, n in lutram if name == "buffers") if lut_buffers else 0
     if family is Family.ECP5:
         ff, inv_fmax = [1.0, p, piece_regs], [1.0, math.log2(p), buffer_cells]
     else:
