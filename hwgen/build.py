@@ -192,8 +192,9 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
     if work.exists():
         shutil.rmtree(work)
     (on_stage or (lambda s: None))("elaborate (amaranth)")
+    overrides = {"script_after_synth": outreg_script(plan)} if board.family is Family.ECP5 else {}
     build_plan_ = platform.prepare(BoardTop(plan, board.baud), name="top",
-                                   nextpnr_opts="--report report.json --timing-allow-fail")
+                                   nextpnr_opts="--report report.json --timing-allow-fail", **overrides)
     build_plan_.extract(str(work))
     log = work / "build.log"
     for name, command in _stages((work / "build_top.sh").read_text()):
@@ -222,6 +223,29 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
     report.seconds = round(time.monotonic() - start, 1)
     _write_json(out_dir / "build_report.json", report.to_json())
     return report
+
+
+def outreg_blocks(plan) -> int:
+    """ECP5 ``DP16KD`` cells of the lanes' memory pieces that use the block's own output
+    register (:class:`hwgen.rtl.blockmem.BlockedMemory` on ECP5)."""
+    from .estimate import lane_pieces
+    from .memplace import ecp5_output_register
+
+    per_lane = sum(ecp5_output_register(size, width, rom)
+                   for _, sizes, width, rom, logic_tail in lane_pieces(plan)
+                   for size in (sizes[:-1] if logic_tail else sizes))
+    return per_lane * plan.lanes
+
+
+def outreg_script(plan) -> str:
+    """Yosys commands after ``synth_ecp5``: check that the ``outreg_piece`` memories became
+    exactly :func:`outreg_blocks` block RAMs, then switch on their output registers
+    (``REGMODE = "OUTREG"``; the RTL left those pieces without a register of its own)."""
+    from .rtl.blockmem import OUTREG_PREFIX
+
+    cells = f"n:*{OUTREG_PREFIX}piece* t:DP16KD %i"
+    return (f"select -assert-count {outreg_blocks(plan)} {cells}\n"
+            f'setparam -set REGMODE_A "OUTREG" -set REGMODE_B "OUTREG" {cells}')
 
 
 def _pnr_overflow(work: Path, board: Board) -> list[str]:

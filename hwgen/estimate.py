@@ -15,14 +15,7 @@ measured error):
 with :math:`P` lanes, :math:`b_v` the membrane width, :math:`C_{lutram}`
 the ECP5 LUT-RAM cells of the memories and :math:`B_w` the block RAMs of a
 lane's weight ROM (below). Memories are placed as yosys's ``memory_libmap``
-places them, by the cheapest of its costs (its tech library files and
-defaults): a bank of depth :math:`d` and width :math:`w` in block RAM costs
-64 (iCE40 EBR) or 128 (ECP5 DP16KD) per block, with
-:math:`\min_{(D, W)} \lceil d/D \rceil \lceil w/W \rceil` blocks over the
-aspect ratios (a ROM's last row of blocks under a quarter full stays in
-logic); in ECP5 LUT RAM 4 per ``DPR16X4`` cell,
-:math:`\lceil d/16 \rceil \lceil w/4 \rceil` cells (RAMs only); in logic
-:math:`d w` for a RAM (flip-flops) and :math:`d w / 16` for a ROM.
+places them, by the cheapest of its costs (:mod:`hwgen.memplace`).
 ``ram_style = "distributed"`` buffers go to LUT RAM.
 """
 from __future__ import annotations
@@ -39,29 +32,9 @@ from .energy import Energy, energy
 from .errors import HwgenError
 from .hwconfig import AccelConfig, BufferRam
 from .hwplan import Plan, build_plan
+from .memplace import ASPECTS, BLOCK_COST, blocks, ecp5_output_register, placement  # noqa: F401
 from .network import Network
-from .rtl.blockmem import block_words, pieces, tail_in_logic
-
-#: Block RAM aspect ratios (depth, width) per family.
-ASPECTS = {Family.ICE40: ((256, 16), (512, 8), (1024, 4), (2048, 2)),
-           Family.ECP5: ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))}
-#: yosys memory_libmap costs: a block RAM, an ECP5 LUT RAM cell, a bit in logic (RAM, ROM).
-BLOCK_COST = {Family.ICE40: 64, Family.ECP5: 128}
-LUTRAM_CELL_COST = 4
-LOGIC_COST_RAM, LOGIC_COST_ROM = 1.0, 1.0 / 16
-
-def blocks(depth: int, width: int, family: Family, rom: bool = False) -> int:
-    """Block RAMs for one ``depth x width`` memory.
-
-    A ROM whose last row of blocks would be under a quarter full keeps that
-    remainder in logic (as yosys does).
-    """
-    def rows(d):
-        full, rem = divmod(depth, d)
-        return full + (1 if rem > (d // 4 if rom and full else 0) else 0)
-
-    return min(rows(d) * math.ceil(width / w) for d, w in ASPECTS[family])
-
+from .rtl.blockmem import LOGIC_ROM_WORDS, block_words, pieces, tail_in_logic
 
 def lane_pieces(plan: Plan, mem: dict | None = None) -> list[tuple[str, list[int], int, bool, bool]]:
     """``(name, piece depths, width, is_rom, tail in logic)`` of one lane's weight ROM,
@@ -101,23 +74,6 @@ def memory_banks(plan: Plan) -> list[tuple[str, int, int, int, bool]]:
     return out
 
 
-def placement(depth: int, width: int, family: Family, rom: bool, lutram: bool = False) -> tuple[str, int]:
-    """Where yosys puts one ``depth x width`` bank: ``("bram", blocks)``, ``("lutram", cells)``
-    or ``("logic", 0)``, the cheapest by memory_libmap's costs (``lutram``: forced, ECP5)."""
-    if depth == 0:
-        return "logic", 0
-    cells = math.ceil(depth / 16) * math.ceil(width / 4)
-    if lutram and family is Family.ECP5 and not rom:
-        return "lutram", cells
-    n = blocks(depth, width, family, rom)
-    options = [(depth * width * (LOGIC_COST_ROM if rom else LOGIC_COST_RAM), "logic", 0),
-               (BLOCK_COST[family] * n, "bram", n)]
-    if family is Family.ECP5 and not rom:
-        options.append((LUTRAM_CELL_COST * cells, "lutram", cells))
-    _, kind, count = min(options, key=lambda option: option[0])
-    return kind, count
-
-
 def _placements(plan: Plan, family: Family) -> list[tuple[str, str, int]]:
     """``(name, kind, count for all banks)`` of every memory piece."""
     lut_buffers = plan.config.buffers is BufferRam.DISTRIBUTED
@@ -147,6 +103,14 @@ def _model() -> dict:
     return json.loads(resources.files("hwgen").joinpath("estimate_model.json").read_text())
 
 
+def _piece_registers(size: int, width: int, rom: bool, in_logic: bool, family: Family) -> int:
+    """Registers of ``width`` bits one memory piece keeps in flip-flops: a ROM tail in logic
+    one per sub-ROM and its output; a piece in an ECP5 block RAM none (the block's own); else one."""
+    if in_logic:
+        return len(pieces(size, LOGIC_ROM_WORDS)) + 1
+    return 0 if family is Family.ECP5 and ecp5_output_register(size, width, rom) else 1
+
+
 def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     r"""Regressors of the LUT, FF and 1/Fmax models (chosen by leave-one-out error over
     the calibration sweep, ``benchmarks/estimator.py``).
@@ -159,14 +123,15 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     :math:`C_{lutram}`: :func:`lutram_cells`; :math:`C_{buf}`: those of LUT-RAM
     spike buffers (their write enables fan out from the loader into every
     cell, ``benchmarks/results/fmax_log.md``); :math:`R_{logic}`: bits of the
-    weight-ROM tails in logic (all lanes); :math:`Q`: output-register bits of
-    the memory pieces (all lanes, :func:`lane_pieces`); :math:`b_v`: the
-    membrane width.
+    weight-ROM tails in logic (all lanes); :math:`Q`: register bits of the
+    memory pieces in flip-flops (all lanes, :func:`lane_pieces`,
+    :func:`_piece_registers`); :math:`b_v`: the membrane width.
     """
     p = plan.lanes
     lanes = lane_pieces(plan)
     rom_logic = p * sum(sizes[-1] * width for _, sizes, width, _, tail in lanes if tail)
-    piece_regs = p * sum(len(sizes) * width for _, sizes, width, _, _ in lanes)
+    piece_regs = p * sum(width * _piece_registers(size, width, rom, tail and i == len(sizes) - 1, family)
+                         for _, sizes, width, rom, tail in lanes for i, size in enumerate(sizes))
     lutram = [(name, n) for name, kind, n in _placements(plan, family) if kind == "lutram"]
     cells = sum(n for _, n in lutram)
     lut_buffers = plan.config.buffers is BufferRam.DISTRIBUTED

@@ -22,19 +22,29 @@ The caller registers ``read_data`` (its own pipeline stage). The pieces
 have the geometry of an 18-kbit block (ECP5 ``DP16KD``, Xilinx ``RAMB18``):
 2048 words of 9 bits, 1024 of 18, and so on. On iCE40 (4-kbit blocks) a
 piece is several blocks, whose own mux Yosys builds, as before.
+
+On ECP5 the block has an output register of its own (``DP16KD``
+``REGMODE = "OUTREG"``, clock-to-out about 1 ns instead of 5.8 ns), which
+Yosys's memory mapping never uses. Elaborated for an ECP5 platform, a piece
+that Yosys puts in block RAM (:func:`hwgen.memplace.ecp5_output_register`)
+is named ``outreg_piece<i>``, keeps no register of ours (``q_i`` is the
+block's data), and ``hwgen build`` switches its blocks' output registers on
+after synthesis (:func:`hwgen.build.outreg_script`, which also checks the
+count): the same register, the same latency. Simulation (no platform) and
+other families keep ``q_i``.
 """
 from __future__ import annotations
 
-from amaranth import Array, Module, Signal
+from amaranth import Array, Module, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from hwgen.boards import Family
+from hwgen.memplace import ASPECTS, ecp5_output_register
+
 #: Bits of the block RAM a piece is sized for (18 kbit, data + parity).
 BLOCK_BITS = 18 * 1024
-#: Widths of the 18-kbit block's aspect ratios, narrowest first (depth = BLOCK_BITS // width, rounded down
-#: to a power of two).
-_ASPECT_WIDTHS = (1, 2, 4, 9, 18, 36)
 
 
 def block_words(width: int) -> int:
@@ -42,10 +52,8 @@ def block_words(width: int) -> int:
     block's narrowest aspect that holds ``width`` bits (``2048`` for 8 or 9
     bits, ``1024`` for 10 to 18, ``512`` above 18: wider words take blocks
     side by side)."""
-    for depth_log2, aspect in zip(range(14, 8, -1), _ASPECT_WIDTHS):
-        if width <= aspect:
-            return 1 << depth_log2
-    return 512
+    fitting = [depth for depth, aspect in ASPECTS[Family.ECP5] if width <= aspect]
+    return max(fitting) if fitting else 512
 
 
 def pieces(depth: int, words: int) -> list[int]:
@@ -59,6 +67,15 @@ def tail_in_logic(sizes: list[int], words: int, rom: bool) -> bool:
     most a quarter block after full pieces, as Yosys placed it when it split the
     whole ROM itself (a block RAM for a few hundred words would cost a block)."""
     return rom and len(sizes) > 1 and sizes[-1] <= words // 4
+
+
+#: Words of one sub-ROM of a ROM tail in logic (a 6-input function per bit: one
+#: ECP5 slice pair, two iCE40 LUT levels).
+LOGIC_ROM_WORDS = 64
+
+#: Name prefix of the pieces that use the ECP5 block's output register: the build
+#: selects their ``DP16KD`` cells by it (:func:`hwgen.build.outreg_script`).
+OUTREG_PREFIX = "outreg_"
 
 
 class BlockedMemory(wiring.Component):
@@ -89,11 +106,13 @@ class BlockedMemory(wiring.Component):
         Writable memories only: one word written at the end of the cycle.
     """
 
-    def __init__(self, shape, depth: int, *, init=(), words: int, writable: bool = False):
-        if words < 1 or words & (words - 1):
-            raise ValueError(f"words must be a power of two, got {words}")
+    def __init__(self, shape, depth: int, *, init=(), words: int, writable: bool = False,
+                 logic_words: int = LOGIC_ROM_WORDS):
+        for name, value in (("words", words), ("logic_words", logic_words)):
+            if value < 1 or value & (value - 1):
+                raise ValueError(f"{name} must be a power of two, got {value}")
         self.shape, self.depth, self.init = shape, max(1, depth), [int(v) for v in init]
-        self.words, self.writable = words, writable
+        self.words, self.writable, self.logic_words = words, writable, logic_words
         self.sizes = pieces(self.depth, words)
         ports = {"read_addr": In(range(self.depth)), "read_data": Out(shape)}
         if writable:
@@ -112,13 +131,21 @@ class BlockedMemory(wiring.Component):
         logic_tail = tail_in_logic(self.sizes, self.words, rom=not self.writable)
         for i, size in enumerate(self.sizes):
             in_logic = logic_tail and i == len(self.sizes) - 1
+            if in_logic:
+                outs.append(self._logic_piece(m, i, size))
+                continue
+            in_block_register = self.block_register(platform, size)
+            attrs = {"ram_style": "block"} if in_block_register else {}
             mem = Memory(shape=self.shape, depth=size, init=self.init[i * self.words:i * self.words + size],
-                         attrs={"rom_style": "logic"} if in_logic else {})
-            m.submodules[f"piece{i}"] = mem
+                         attrs=attrs)
+            m.submodules[f"{OUTREG_PREFIX if in_block_register else ''}piece{i}"] = mem
             rd = mem.read_port()
             m.d.comb += rd.addr.eq(self.read_addr[:low])
             q = Signal(self.shape, name=f"q{i}")
-            m.d.sync += q.eq(rd.data)
+            if in_block_register:       # the block's own output register (set after synthesis)
+                m.d.comb += q.eq(rd.data)
+            else:
+                m.d.sync += q.eq(rd.data)
             outs.append(q)
             if self.writable:
                 wr = mem.write_port()
@@ -133,3 +160,35 @@ class BlockedMemory(wiring.Component):
             m.d.sync += [sel_read.eq(self.read_addr[low:]), sel.eq(sel_read)]
             m.d.comb += self.read_data.eq(Array(outs)[sel])
         return m
+
+    def _logic_piece(self, m: Module, i: int, size: int) -> Signal:
+        """A ROM tail in logic, read in two stages like a block: sub-ROMs of
+        :attr:`logic_words` words (a few LUT levels each) into registers at
+        :math:`c + 1`, then the addressed one into ``q_i`` at :math:`c + 2`."""
+        low = (self.words - 1).bit_length()
+        sub_low = (self.logic_words - 1).bit_length()
+        base = i * self.words
+        subs = []
+        for j, n in enumerate(pieces(size, self.logic_words)):
+            start = base + j * self.logic_words
+            rom = Memory(shape=self.shape, depth=n, init=self.init[start:start + n], attrs={"rom_style": "logic"})
+            m.submodules[f"piece{i}_{j}"] = rom
+            rd = rom.read_port(domain="comb")
+            m.d.comb += rd.addr.eq(self.read_addr[:sub_low])
+            sub = Signal(self.shape, name=f"q{i}_{j}")
+            m.d.sync += sub.eq(rd.data)
+            subs.append(sub)
+        q = Signal(self.shape, name=f"q{i}")
+        if len(subs) == 1:
+            m.d.sync += q.eq(subs[0])
+        else:
+            sub_sel = Signal(range(len(subs)), name=f"sub_sel{i}")
+            m.d.sync += [sub_sel.eq(self.read_addr[sub_low:low]), q.eq(Array(subs)[sub_sel])]
+        return q
+
+    def block_register(self, platform, size: int) -> bool:
+        """Whether a ``size``-word piece uses the ECP5 block RAM's output register
+        instead of a register of ours: on an ECP5 platform, for pieces Yosys puts in
+        block RAM (:func:`hwgen.memplace.ecp5_output_register`)."""
+        return (getattr(platform, "family", None) == "ecp5"
+                and ecp5_output_register(size, Shape.cast(self.shape).width, rom=not self.writable) > 0)

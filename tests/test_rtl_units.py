@@ -221,14 +221,16 @@ def test_block_words_fit_an_18kbit_block():
 
 
 @pytest.mark.parametrize("writable", [False, True])
-def test_blocked_memory_reads_every_piece_two_cycles_later(writable):
-    """9 words in pieces of 4 (a ROM's 1-word tail goes to logic): back-to-back reads, any order."""
+@pytest.mark.parametrize("logic_words", [1, 2])
+def test_blocked_memory_reads_every_piece_two_cycles_later(writable, logic_words):
+    """10 words in pieces of 4 (a ROM's 2-word tail goes to logic, in sub-ROMs of
+    ``logic_words``): back-to-back reads, any order."""
     from hwgen.rtl.blockmem import BlockedMemory, pieces, tail_in_logic
 
-    init = [5, -3, 7, 1, -8, 2, 0, 6, -1]
-    assert pieces(len(init), 4) == [4, 4, 1] and tail_in_logic([4, 4, 1], 4, rom=not writable) != writable
-    dut = BlockedMemory(signed(5), len(init), init=init, words=4, writable=writable)
-    order = [8, 0, 4, 3, 7, 1, 2, 6, 5, 8, 8]
+    init = [5, -3, 7, 1, -8, 2, 0, 6, -1, 4]
+    assert pieces(len(init), 8) == [8, 2] and tail_in_logic([8, 2], 8, rom=not writable) != writable
+    dut = BlockedMemory(signed(5), len(init), init=init, words=8, writable=writable, logic_words=logic_words)
+    order = [8, 0, 9, 4, 3, 7, 1, 9, 2, 6, 5, 8, 8, 9]
     got = []
 
     async def bench(ctx):
