@@ -21,7 +21,11 @@ meets only a register and the multiplexer starts from registers:
 The caller registers ``read_data`` (its own pipeline stage). The pieces
 have the geometry of an 18-kbit block (ECP5 ``DP16KD``, Xilinx ``RAMB18``):
 2048 words of 9 bits, 1024 of 18, and so on. On iCE40 (4-kbit blocks) a
-piece is several blocks, whose own mux Yosys builds, as before.
+piece is several blocks, whose own mux Yosys builds, as before. A ROM's
+last piece, when it is under a quarter block, stays in logic
+(:func:`tail_in_logic`) and is read in the same two cycles: sub-ROMs of
+:data:`LOGIC_ROM_WORDS` words into registers, then the addressed one into
+``q_i`` (as one ROM it was seven LUT levels, the MLP's critical path).
 
 On ECP5 the block has an output register of its own (``DP16KD``
 ``REGMODE = "OUTREG"``, clock-to-out about 1 ns instead of 5.8 ns), which
