@@ -240,10 +240,12 @@ def outreg_blocks(plan) -> int:
     register (:class:`hwgen.rtl.blockmem.BlockedMemory` on ECP5)."""
     from .estimate import lane_pieces
     from .memplace import ecp5_output_register
+    from .rtl.blockmem import Piece, block_words, piece_kinds
 
     per_lane = sum(ecp5_output_register(size, width, rom)
-                   for _, sizes, width, rom, logic_tail in lane_pieces(plan)
-                   for size in (sizes[:-1] if logic_tail else sizes))
+                   for _, sizes, width, rom, _ in lane_pieces(plan)
+                   for size, kind in zip(sizes, piece_kinds(sizes, block_words(width), width, rom, ecp5=True))
+                   if kind is Piece.BLOCK_REGISTER)
     return per_lane * plan.lanes
 
 

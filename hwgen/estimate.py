@@ -32,9 +32,9 @@ from .energy import Energy, energy
 from .errors import HwgenError
 from .hwconfig import AccelConfig, BufferRam
 from .hwplan import Plan, build_plan
-from .memplace import ASPECTS, BLOCK_COST, blocks, ecp5_output_register, placement  # noqa: F401
+from .memplace import placement
 from .network import Network
-from .rtl.blockmem import LOGIC_ROM_WORDS, block_words, pieces, tail_in_logic
+from .rtl.blockmem import LOGIC_ROM_WORDS, Piece, block_words, piece_kinds, pieces, tail_in_logic
 
 def lane_pieces(plan: Plan, mem: dict | None = None) -> list[tuple[str, list[int], int, bool, bool]]:
     """``(name, piece depths, width, is_rom, tail in logic)`` of one lane's weight ROM,
@@ -103,12 +103,13 @@ def _model() -> dict:
     return json.loads(resources.files("hwgen").joinpath("estimate_model.json").read_text())
 
 
-def _piece_registers(size: int, width: int, rom: bool, in_logic: bool, family: Family) -> int:
-    """Registers of ``width`` bits one memory piece keeps in flip-flops: a ROM tail in logic
-    one per sub-ROM and its output; a piece in an ECP5 block RAM none (the block's own); else one."""
-    if in_logic:
-        return len(pieces(size, LOGIC_ROM_WORDS)) + 1
-    return 0 if family is Family.ECP5 and ecp5_output_register(size, width, rom) else 1
+def _piece_registers(sizes: list[int], width: int, rom: bool, family: Family) -> int:
+    """Registers of ``width`` bits the pieces of one lane memory keep in flip-flops
+    (:func:`hwgen.rtl.blockmem.piece_kinds`): a ROM tail in logic one per sub-ROM and its
+    output; a piece in an ECP5 block RAM none (the block's own); any other piece one."""
+    kinds = piece_kinds(sizes, block_words(width), width, rom, ecp5=family is Family.ECP5)
+    return sum(len(pieces(size, LOGIC_ROM_WORDS)) + 1 if kind is Piece.LOGIC else int(kind is Piece.REGISTER)
+               for size, kind in zip(sizes, kinds))
 
 
 def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
@@ -130,8 +131,7 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     p = plan.lanes
     lanes = lane_pieces(plan)
     rom_logic = p * sum(sizes[-1] * width for _, sizes, width, _, tail in lanes if tail)
-    piece_regs = p * sum(width * _piece_registers(size, width, rom, tail and i == len(sizes) - 1, family)
-                         for _, sizes, width, rom, tail in lanes for i, size in enumerate(sizes))
+    piece_regs = p * sum(width * _piece_registers(sizes, width, rom, family) for _, sizes, width, rom, _ in lanes)
     lutram = [(name, n) for name, kind, n in _placements(plan, family) if kind == "lutram"]
     cells = sum(n for _, n in lutram)
     lut_buffers = plan.config.buffers is BufferRam.DISTRIBUTED

@@ -39,6 +39,8 @@ other families keep ``q_i``.
 """
 from __future__ import annotations
 
+from enum import Enum
+
 from amaranth import Array, Module, Shape, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -80,6 +82,27 @@ LOGIC_ROM_WORDS = 64
 #: Name prefix of the pieces that use the ECP5 block's output register: the build
 #: selects their ``DP16KD`` cells by it (:func:`hwgen.build.outreg_script`).
 OUTREG_PREFIX = "outreg_"
+
+
+class Piece(Enum):
+    """What one piece of a :class:`BlockedMemory` becomes."""
+
+    #: a memory (block or LUT RAM) and a register of ours on its output
+    REGISTER = "register"
+    #: an ECP5 block RAM whose own output register ``hwgen build`` switches on
+    BLOCK_REGISTER = "block register"
+    #: a ROM tail in logic: sub-ROMs, their registers, the output register
+    LOGIC = "logic"
+
+
+def piece_kinds(sizes: list[int], words: int, width: int, rom: bool, ecp5: bool) -> list[Piece]:
+    """:class:`Piece` of each piece of a ``width``-bit memory cut into ``sizes``
+    (pieces of ``words`` words), elaborated for ECP5 or not: the one rule the RTL,
+    the build's cell count and the estimator's register count follow."""
+    tail = tail_in_logic(sizes, words, rom)
+    return [Piece.LOGIC if tail and i == len(sizes) - 1
+            else Piece.BLOCK_REGISTER if ecp5 and ecp5_output_register(size, width, rom)
+            else Piece.REGISTER for i, size in enumerate(sizes)]
 
 
 class BlockedMemory(wiring.Component):
@@ -132,16 +155,15 @@ class BlockedMemory(wiring.Component):
         m = Module()
         low = (self.words - 1).bit_length() if len(self.sizes) > 1 else len(self.read_addr)
         outs = []
-        logic_tail = tail_in_logic(self.sizes, self.words, rom=not self.writable)
-        for i, size in enumerate(self.sizes):
-            in_logic = logic_tail and i == len(self.sizes) - 1
-            if in_logic:
+        kinds = piece_kinds(self.sizes, self.words, Shape.cast(self.shape).width, rom=not self.writable,
+                            ecp5=getattr(platform, "family", None) == "ecp5")
+        for i, (size, kind) in enumerate(zip(self.sizes, kinds)):
+            if kind is Piece.LOGIC:
                 outs.append(self._logic_piece(m, i, size))
                 continue
-            in_block_register = self.block_register(platform, size)
-            attrs = {"ram_style": "block"} if in_block_register else {}
+            in_block_register = kind is Piece.BLOCK_REGISTER
             mem = Memory(shape=self.shape, depth=size, init=self.init[i * self.words:i * self.words + size],
-                         attrs=attrs)
+                         attrs={"ram_style": "block"} if in_block_register else {})
             m.submodules[f"{OUTREG_PREFIX if in_block_register else ''}piece{i}"] = mem
             rd = mem.read_port()
             m.d.comb += rd.addr.eq(self.read_addr[:low])
@@ -189,10 +211,3 @@ class BlockedMemory(wiring.Component):
             sub_sel = Signal(range(len(subs)), name=f"sub_sel{i}")
             m.d.sync += [sub_sel.eq(self.read_addr[sub_low:low]), q.eq(Array(subs)[sub_sel])]
         return q
-
-    def block_register(self, platform, size: int) -> bool:
-        """Whether a ``size``-word piece uses the ECP5 block RAM's output register
-        instead of a register of ours: on an ECP5 platform, for pieces Yosys puts in
-        block RAM (:func:`hwgen.memplace.ecp5_output_register`)."""
-        return (getattr(platform, "family", None) == "ecp5"
-                and ecp5_output_register(size, Shape.cast(self.shape).width, rom=not self.writable) > 0)

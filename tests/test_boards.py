@@ -9,9 +9,10 @@ from hwgen.boards import Family, load_board, names, parse_board
 from hwgen.energy import PAPER_AC_PJ, PAPER_MAC_PJ, energy, layer_macs, synaptic_ops
 from hwgen.build import toolchain_env
 from hwgen.errors import HwgenError
-from hwgen.estimate import bram_blocks, blocks, estimate, fit_buffers, lutram_cells
+from hwgen.estimate import bram_blocks, estimate, fit_buffers, lutram_cells
 from hwgen.hwconfig import AccelConfig
 from hwgen.hwplan import build_plan
+from hwgen.memplace import blocks
 from hwgen.network import InputSpec, Layer, Network, Neuron, Op
 from hwgen.sim.bench.nets import demo_like, images
 
