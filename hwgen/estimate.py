@@ -8,13 +8,13 @@ measured error):
 
 .. math::
 
-    \mathrm{LUT} = a_0 + a_1 P + a_2 P\,b_v + a_3 C_{lutram}, \quad
-    \mathrm{FF} = b_0 + b_1 P + b_2 P\,b_v, \quad
-    1/F_{max} = c_0 + c_1 \log_2 P + c_2 (B_w - 1)
+    \mathrm{LUT} = a \cdot [1, P, P\,b_v, C_{lutram}, R_{logic}], \quad
+    \mathrm{FF} = b \cdot x_{FF}, \quad 1/F_{max} = c \cdot x_{F}
 
-with :math:`P` lanes, :math:`b_v` the membrane width, :math:`C_{lutram}`
-the ECP5 LUT-RAM cells of the memories and :math:`B_w` the block RAMs of a
-lane's weight ROM (below). Memories are placed as yosys's ``memory_libmap``
+with the regressors of :func:`logic_features` (:math:`P` lanes, :math:`b_v`
+the membrane width, :math:`C_{lutram}` the ECP5 LUT-RAM cells,
+:math:`R_{logic}` the weight-ROM bits in logic; FF and Fmax per family).
+Memories are placed as yosys's ``memory_libmap``
 places them, by the cheapest of its costs (:mod:`hwgen.memplace`).
 ``ram_style = "distributed"`` buffers go to LUT RAM.
 """
