@@ -128,14 +128,20 @@ class UartAccelerator(wiring.Component):
         done = Signal()                 # the accelerator's done (an FSM-state decode), registered here
         m.d.sync += [seen_valid.eq(0), done.eq(accel.done)]
         deciding = self._argmax(m, seen, seen_i, seen_valid, best, best_i)
+        # ready: a register equal to "in LOGITS and idle" (a take clears it at once; it rises one
+        # cycle after idle), so the accelerator's logit FSM starts from a register, not this FSM.
+        ready = Signal()
+        take = accel.logits.valid & ready
+        m.d.comb += accel.logits.ready.eq(ready)
+        m.d.sync += ready.eq(0)
         with m.FSM(name="tx_fsm"):
             with m.State("WAIT"):
                 with m.If(done):
                     m.d.sync += [out.eq(REPLY), left.eq(1), k.eq(0), last.eq(self.classes == 1), idle.eq(0)]
                     m.next = "LOGITS"
             with m.State("LOGITS"):
-                m.d.comb += accel.logits.ready.eq(idle)
-                with m.If(accel.logits.valid & idle):
+                m.d.sync += ready.eq(idle & ~take)
+                with m.If(take):
                     value = accel.logits.payload
                     m.d.sync += [out.eq(value.as_signed()), left.eq(lb), idle.eq(0), k.eq(k + 1),
                                  last.eq(k == self.classes - 2),
