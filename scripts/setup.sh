@@ -14,6 +14,7 @@ command -v g++ >/dev/null 2>&1 || need+=(g++)
 PYV=$(${PYTHON:-python3} -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
 ls /usr/lib/*/libpython"$PYV"*.so* /usr/local/lib/libpython"$PYV"*.so* >/dev/null 2>&1 \
   || ${PYTHON:-python3} -c 'import find_libpython, sys; sys.exit(find_libpython.find_libpython() is None)' 2>/dev/null \
+  || ${PYTHON:-python3} -c 'import glob, sys, sysconfig; sys.exit(not glob.glob(sysconfig.get_config_var("LIBDIR") + "/libpython*.so*"))' \
   || need+=("libpython$PYV")
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
