@@ -38,6 +38,21 @@ class BufferRam(str, enum.Enum):
     DISTRIBUTED = "distributed"
 
 
+class WeightStore(str, enum.Enum):
+    """Where the weights live.
+
+    ``ROM`` keeps each lane's weights in a ROM initialised by the bitstream
+    (block RAM or logic). ``LOADED`` keeps all lanes' weights side by side in
+    one RAM (:class:`hwgen.rtl.weightbank.WeightBank`, iCE40 SPRAM on an
+    iCE40 build) that the host writes through the ``weights`` port (or the
+    UART ``'W'`` command) before the first inference: SPRAM has no initial
+    contents, and it holds 1 Mbit on the UP5K against 120 kbit of EBR.
+    """
+
+    ROM = "rom"
+    LOADED = "loaded"
+
+
 @dataclass(frozen=True)
 class AccelConfig:
     """Parameters of one generated accelerator.
@@ -52,11 +67,15 @@ class AccelConfig:
         accepted and converted).
     buffers : BufferRam
         RAM style of the spike buffers (a string is accepted and converted).
+    weights : WeightStore
+        Weight ROMs in the bitstream or one RAM loaded at run time (a string
+        is accepted and converted).
     """
 
     lanes: int = 1
     mode: Mode = Mode.DENSE
     buffers: BufferRam = BufferRam.BLOCK
+    weights: WeightStore = WeightStore.ROM
 
     def __post_init__(self):
         if not isinstance(self.lanes, int) or isinstance(self.lanes, bool) \
@@ -72,6 +91,11 @@ class AccelConfig:
                 object.__setattr__(self, "buffers", BufferRam(self.buffers))
             except ValueError:
                 raise HwgenError(f"buffers must be 'block' or 'distributed', got {self.buffers!r}") from None
+        if not isinstance(self.weights, WeightStore):
+            try:
+                object.__setattr__(self, "weights", WeightStore(self.weights))
+            except ValueError:
+                raise HwgenError(f"weights must be 'rom' or 'loaded', got {self.weights!r}") from None
 
     @property
     def buffer_attrs(self) -> dict:
@@ -82,4 +106,6 @@ class AccelConfig:
         doc = {"lanes": self.lanes, "mode": self.mode.value}
         if self.buffers is not BufferRam.BLOCK:
             doc["buffers"] = self.buffers.value
+        if self.weights is not WeightStore.ROM:
+            doc["weights"] = self.weights.value
         return doc

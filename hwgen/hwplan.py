@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fixedpoint import input_range, signed_range, width_for
-from .hwconfig import AccelConfig, Mode
+from .hwconfig import AccelConfig, Mode, WeightStore
 from .network import Layer, Network, Op
 
 
@@ -186,9 +186,22 @@ class Plan:
         channels = -(-c // self.lanes) if image_pool else len(range(bank, c, self.lanes))
         return max(1, self.buffer_depth[1] + self.buffer_depth[2] + channels * h * w)
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are loaded at run time (``AccelConfig.weights``)."""
+        return self.config.weights is WeightStore.LOADED
+
+    def weight_words(self) -> list[int]:
+        r"""The words of the loaded weight bank (:mod:`hwgen.rtl.weightbank`), in address order:
+        word :math:`a = \sum_i (w_{i,a} \bmod 2^{b_w}) \, 2^{i b_w}` over the lanes :math:`i`."""
+        wb = self.weight_bits
+        fields = (self.weights.astype(np.int64) & ((1 << wb) - 1)).T
+        return [sum(int(v) << (i * wb) for i, v in enumerate(row)) for row in fields]
+
     def to_json(self) -> dict:
         """Parameters and memory sizes (the generator's JSON)."""
         p = self.lanes
+        depth = int(self.weights.shape[1])
         return {
             "config": self.config.to_json(),
             "timesteps": self.network.timesteps,
@@ -198,7 +211,8 @@ class Plan:
             "widths": {"value": self.value_bits, "weight": self.weight_bits, "acc": self.acc_bits,
                        "membrane": self.mem_bits, "cache": self.cache_bits, "max_burst": self.max_burst},
             "memories": {
-                "weight_rom": {"banks": p, "depth": int(self.weights.shape[1]), "width": self.weight_bits},
+                "weight_rom": {"banks": 0 if self.loaded else p, "depth": depth, "width": self.weight_bits},
+                "weight_bank": {"banks": int(self.loaded), "depth": depth, "width": p * self.weight_bits},
                 "bias_rom": {"banks": p, "depth": int(self.biases.shape[1]), "width": self.acc_bits},
                 "membrane_ram": {"banks": p, "depth": self.mem_depth, "width": self.mem_bits},
                 "cache_ram": {"banks": p if self.cache_depth else 0, "depth": self.cache_depth,

@@ -54,7 +54,9 @@ class NeuronLane(wiring.Component):
     max_burst : int
         :math:`\\Gamma_{max}` of the fire unit.
     weights, biases : list of int
-        ROM contents (this lane's rows, every layer concatenated).
+        ROM contents (this lane's rows, every layer concatenated). ``weights =
+        None``: no weight ROM; the weight comes in on ``weight`` (from a
+        :class:`.weightbank.WeightBank`) two cycles after the token.
     mem_depth, cache_depth : int
         Membrane RAM and current-cache words (``cache_depth = 0``: no cache).
     fire_bits : int, optional
@@ -69,6 +71,9 @@ class NeuronLane(wiring.Component):
     valid, first, last, null, value, waddr, baddr, naddr, pool_first, pool_last : In
         One token: input :math:`x`, weight and bias addresses, the membrane
         address of its group, and the fused-pool window flags.
+    weight : In
+        Instead of ``waddr`` when ``weights is None``: the token's weight, in
+        the cycle :math:`a + 2` (the weight ROM's latency after the token).
     unit_weight, use_bias, use_cache, write_cache, t0, pool_out, fused, v_init,
     threshold, burst, lo, hi : In
         Pass parameters, constant during a pass and its drain. The
@@ -89,13 +94,17 @@ class NeuronLane(wiring.Component):
                 raise ValueError(f"{name} must be >= 2, got {bits}")
         self.value_bits, self.weight_bits, self.acc_bits = value_bits, weight_bits, acc_bits
         self.mem_bits, self.max_burst, self.cache_bits = mem_bits, max_burst, cache_bits
-        self.weights, self.biases = [int(w) for w in weights] or [0], [int(b) for b in biases] or [0]
+        self.external_weight = weights is None
+        self.weights = [0] if weights is None else [int(w) for w in weights] or [0]
+        self.biases = [int(b) for b in biases] or [0]
         self.mem_depth, self.cache_depth = max(1, mem_depth), cache_depth
         self.piece_words, self.fire_bits = piece_words, fire_bits
         self.v_bits = max(mem_bits, acc_bits, cache_bits) + 2
+        weight_port = {"weight": In(signed(weight_bits))} if self.external_weight \
+            else {"waddr": In(range(len(self.weights)))}
         super().__init__({
             "valid": In(1), "first": In(1), "last": In(1), "null": In(1),
-            "value": In(signed(value_bits)), "waddr": In(range(len(self.weights))),
+            "value": In(signed(value_bits)), **weight_port,
             "baddr": In(range(len(self.biases))), "naddr": In(range(self.mem_depth)),
             "pool_first": In(1), "pool_last": In(1),
             "unit_weight": In(1), "use_bias": In(1), "use_cache": In(1), "write_cache": In(1),
@@ -126,8 +135,13 @@ class NeuronLane(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.wrom = wrom = BlockedMemory(signed(self.weight_bits), len(self.weights), init=self.weights,
-                                                 words=self._words(self.weight_bits))
+        if self.external_weight:
+            weight_in = self.weight
+        else:
+            m.submodules.wrom = wrom = BlockedMemory(signed(self.weight_bits), len(self.weights),
+                                                     init=self.weights, words=self._words(self.weight_bits))
+            m.d.comb += wrom.read_addr.eq(self.waddr)
+            weight_in = wrom.read_data
         m.submodules.vram = vram = BlockedMemory(signed(self.mem_bits), self.mem_depth, words=self._words(self.mem_bits),
                                                  writable=True)
         brom = Memory(shape=signed(self.acc_bits), depth=len(self.biases), init=self.biases)
@@ -142,7 +156,6 @@ class NeuronLane(wiring.Component):
             return out
 
         # a: weight read; token registered.
-        m.d.comb += wrom.read_addr.eq(self.waddr)
         s1 = delay({k: getattr(self, k) for k in ("valid", "first", "last", "null", "value", "naddr", "baddr",
                                                    "pool_first", "pool_last")}, "s1")
         # a+1: the ROM pieces' outputs into their registers (a null token's value is 0).
@@ -151,7 +164,7 @@ class NeuronLane(wiring.Component):
         # a+2: the selected piece into the weight register.
         s3 = delay(s2, "s3")
         weight = Signal(signed(self.weight_bits), name="s3_weight")
-        m.d.sync += weight.eq(Mux(self.unit_weight, 1, wrom.read_data))
+        m.d.sync += weight.eq(Mux(self.unit_weight, 1, weight_in))
         # a+3, a+4: product; bias read, into a register.
         prod = multiply(m, s3["value"], weight, "s4")
         m.d.comb += b_rd.addr.eq(s3["baddr"])

@@ -13,6 +13,10 @@ Protocol
   one that samples ``start`` to the one that samples ``done``.
 * After ``done``, ``logits`` streams the ``classes`` outputs, one a beat, in
   C order; then the accelerator is idle again.
+* With ``AccelConfig.weights = "loaded"`` there is no weight ROM: while not
+  ``busy``, ``weights`` accepts the :class:`.weightbank.WeightBank` words,
+  one a beat, in address order (all of them before the first ``start``;
+  they stay until the next load or power-off).
 """
 from __future__ import annotations
 
@@ -21,13 +25,14 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hwgen.hwconfig import Mode
+from hwgen.hwconfig import Mode, WeightStore
 from hwgen.hwplan import Kind, Plan
 
 from .lane import NeuronLane
 from .ports import logit_reader, loader
 from .scanner import Scanner
 from .walker import Walker
+from .weightbank import WeightBank
 
 #: Cycles of a pass before its first token: pass constants, then the walker pipeline fills.
 BEGIN_CYCLES = 3
@@ -64,6 +69,8 @@ class Accelerator(wiring.Component):
         Running; one-cycle completion pulse.
     logits : Out(stream.Signature(signed(acc_bits)))
         The output layer's accumulators after ``done``.
+    weights : In(stream.Signature(lanes * weight_bits))
+        ``weights = "loaded"`` only: the weight bank's words (see the protocol).
     cycles : Out(32)
         Start-to-done cycles of the last inference.
     """
@@ -72,10 +79,18 @@ class Accelerator(wiring.Component):
         self.plan = plan
         spec = plan.network.input
         word = signed(spec.bits) if spec.signed else spec.bits
-        super().__init__({
+        ports = {
             "pixels": In(stream.Signature(word)), "start": In(1), "busy": Out(1), "done": Out(1),
             "logits": Out(stream.Signature(signed(plan.out_bits))), "cycles": Out(32),
-        })
+        }
+        if self.loaded:
+            ports["weights"] = In(stream.Signature(plan.lanes * plan.weight_bits))
+        super().__init__(ports)
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are a run-time loaded :class:`.weightbank.WeightBank` (no ROM)."""
+        return self.plan.config.weights is WeightStore.LOADED
 
     def elaborate(self, platform):
         plan, m = self.plan, Module()
@@ -88,7 +103,8 @@ class Accelerator(wiring.Component):
         for lane_index in range(P):
             lane = NeuronLane(value_bits=vb, weight_bits=plan.weight_bits, acc_bits=plan.acc_bits,
                               mem_bits=plan.mem_bits, max_burst=plan.max_burst,
-                              weights=plan.weights[lane_index].tolist(), biases=plan.biases[lane_index].tolist(),
+                              weights=None if self.loaded else plan.weights[lane_index].tolist(),
+                              biases=plan.biases[lane_index].tolist(),
                               mem_depth=plan.mem_depth, cache_depth=plan.cache_depth, cache_bits=plan.cache_bits,
                               fire_bits=plan.fire_bits)
             m.submodules[f"lane{lane_index}"] = lane
@@ -263,9 +279,10 @@ class Accelerator(wiring.Component):
                 m.d.sync += t3["waddr"].eq(t2["wpair"] + lq_index)
         values = [Signal(signed(vb), name=f"t3_value{i}") for i in range(P)]
         m.d.sync += [v.eq(Mux(pc["is_pool"], bank_q[i], shared)) for i, v in enumerate(values)]
+        self._weights(m, lanes, t3["waddr"])
         for lane, value in zip(lanes, values):
             m.d.comb += [lane.valid.eq(t3["valid"]), lane.first.eq(t3["first"]), lane.last.eq(t3["last"]),
-                         lane.null.eq(t3["null"]), lane.value.eq(value), lane.waddr.eq(t3["waddr"]),
+                         lane.null.eq(t3["null"]), lane.value.eq(value),
                          lane.baddr.eq(t3["baddr"]), lane.naddr.eq(t3["naddr"]),
                          lane.pool_first.eq(t3["pool_first"]), lane.pool_last.eq(t3["pool_last"])]
             m.d.comb += [getattr(lane, k).eq(v) for k, v in lp.items()]
@@ -281,6 +298,17 @@ class Accelerator(wiring.Component):
                                                                              lane.out_value)),
                          wr.en.eq(Mux(beat, lbank == b, lane.out_valid & pc["has_dst"]))]
         return m
+
+    def _weights(self, m, lanes, waddr):
+        """Each lane's weight address (ROMs) or the shared loaded bank and its load port."""
+        if not self.loaded:
+            m.d.comb += [lane.waddr.eq(waddr) for lane in lanes]
+            return
+        wb = self.plan.weight_bits
+        m.submodules.wbank = bank = WeightBank(self.plan.lanes, wb, self.plan.weights.shape[1])
+        m.d.comb += [self.weights.ready.eq(~self.busy), bank.write_data.eq(self.weights.payload),
+                     bank.write_en.eq(self.weights.valid & ~self.busy), bank.read_addr.eq(waddr)]
+        m.d.comb += [lane.weight.eq(bank.read_data[i * wb:(i + 1) * wb]) for i, lane in enumerate(lanes)]
 
     def _pass_constants(self, m, begin, pidx, t, rbits, widths):
         """Issuer and lane constants of the running pass, registered in its ``BEGIN`` cycle."""

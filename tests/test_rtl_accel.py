@@ -33,6 +33,13 @@ def test_mini_demo_fused_pools(lanes, mode):
     check(network, AccelConfig(lanes, mode), images(0, 1, 8))
 
 
+@pytest.mark.parametrize("lanes,mode", [(2, "event"), (3, "dense")])
+def test_loaded_weights(lanes, mode):
+    """Weights in the run-time loaded bank (no ROM): the bench loads them first, then same logits and cycles."""
+    network = demo_like(1, size=8, channels=(3, 4), hidden=5, classes=3, timesteps=2, burst=2)
+    check(network, AccelConfig(lanes, mode, weights="loaded"), images(1, 2, 8))
+
+
 # Seeds of tests/netgen.py covering pools (stand-alone, overlapping, padded, on pixels),
 # stride, padding, conv output layers, 1-D inputs, signed inputs, T = 1.
 SEEDS = [0, 5, 9, 12, 13, 23, 30, 41]

@@ -2,7 +2,7 @@
 
 :func:`simulate` streams images in, pulses ``start``, waits for ``done``,
 reads the logits and the ``cycles`` output; it also measures start-to-done
-edges itself.
+edges itself. A loaded-weights design gets its weight bank first.
 """
 from __future__ import annotations
 
@@ -16,11 +16,18 @@ from hwgen.rtl.top import Accelerator
 
 def simulate(network, config: AccelConfig, x, *, timeout: int = 2_000_000):
     """Return ``(logits [N, classes], cycles [N], counted [N])`` from the RTL."""
-    dut = Accelerator(build_plan(network, config))
+    plan = build_plan(network, config)
+    dut = Accelerator(plan)
     x = np.asarray(x).reshape(len(x), -1)
     results = []
 
     async def bench(ctx):
+        if plan.loaded:                         # the weight bank first (no ROM)
+            for word in plan.weight_words():
+                ctx.set(dut.weights.valid, 1)
+                ctx.set(dut.weights.payload, word)
+                await ctx.tick()
+            ctx.set(dut.weights.valid, 0)
         for image in x:
             for pixel in image:
                 ctx.set(dut.pixels.valid, 1)
