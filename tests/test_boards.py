@@ -287,5 +287,5 @@ def test_loaded_weight_bank_is_a_grid_of_ice40_sprams(tmp_path):
         (tmp_path / "t.il").write_text(rtlil.convert(bank, ports=ports, platform=platform))
         script = ("read_rtlil t.il; synth_ice40 -top top; "
                   f"select -assert-count {sprams} t:SB_SPRAM256KA; select -assert-none t:SB_RAM40_4K"
-                  if sprams else "read_rtlil t.il; proc; select -assert-min 1 t:$mem_v2; select -assert-none t:SB_SPRAM256KA")
+                  if sprams else "read_rtlil t.il; proc; memory_collect; select -assert-min 1 t:$mem_v2; select -assert-none t:SB_SPRAM256KA")
         subprocess.run([env["YOSYS"], "-q", "-p", script], cwd=tmp_path, env=env, check=True)
