@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import HwgenError
-from .hwconfig import AccelConfig
+from .hwconfig import AccelConfig, WeightStore
 from .network import Network
 from .simnetlist import clock_wrapper, optimised_verilog
 
@@ -122,6 +122,18 @@ def _narrow_public(runner) -> None:
         return cmds
 
     runner._build_command = narrowed
+
+
+def _weight_load(network: Network, config: AccelConfig) -> dict:
+    """The bench's weight load for a loaded weight bank (none for ROM weights):
+    ``weight_lanes [D, P]`` (each lane's weight mod :math:`2^{b_w}`) and ``weight_bits``."""
+    if config.weights is not WeightStore.LOADED:
+        return {}
+    from .hwplan import build_plan
+
+    plan = build_plan(network, config)
+    lanes = plan.weights.astype(np.int64) & ((1 << plan.weight_bits) - 1)
+    return {"weight_lanes": lanes.T, "weight_bits": plan.weight_bits}
 
 
 def _children_cpu() -> float:
@@ -264,13 +276,14 @@ def verify(network: Network, x, config: AccelConfig, simulator: str = "icarus", 
         result.build_seconds = time.perf_counter() - start
         start, cpu = time.perf_counter(), _children_cpu()
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        weight_load = _weight_load(network, config)
         shares = [s for s in np.array_split(np.arange(len(x)), max(1, min(jobs, len(x)))) if len(s)]
         runs = [_Share(work, k, idx) for k, idx in enumerate(shares)]
         for run in runs:
             run.bench_out.unlink(missing_ok=True)
             run.progress.unlink(missing_ok=True)
             np.savez(run.bench_in, images=x[run.index].reshape(len(run.index), -1), logits=expected[run.index],
-                     cycles=expected_cycles[run.index])
+                     cycles=expected_cycles[run.index], **weight_load)
 
         def simulate(run: _Share):
             try:

@@ -73,6 +73,15 @@ def test_conformance_cnn(simulator, lanes, mode):
     np.testing.assert_array_equal(np.load(f"{CNN}/expected_logits.npy")[:2].shape[0], 2)
 
 
+@pytest.mark.parametrize("simulator,lanes,mode", [("icarus", 2, "event"), ("verilator", 3, "dense")])
+def test_loaded_weights_verify(simulator, lanes, mode):
+    """The bench streams the weight bank's words first; a ROM-less core then matches the golden model."""
+    x = np.load(f"{CNN}/inputs.npy")[:2]
+    result = verify(load(CNN), x, AccelConfig(lanes, mode, weights="loaded"), simulator, fast_build=True)
+    assert result.ok, result.summary()
+    assert result.config.to_json()["weights"] == "loaded"
+
+
 @pytest.mark.parametrize("simulator,seed,lanes,mode", [("icarus", 30, 2, "event"), ("icarus", 9, 1, "dense"),
                                                        ("icarus", 12, 3, "dense")])
 def test_random_network(simulator, seed, lanes, mode):

@@ -2,7 +2,8 @@
 
 Run by :func:`hwgen.hwverify.verify` through ``cocotb_tools.runner``. Reads
 ``HWGEN_BENCH_IN`` (``.npz``: ``images [N, F]``, ``logits [N, K]``,
-``cycles [N]``) and writes the measurements to ``HWGEN_BENCH_OUT`` (JSON);
+``cycles [N]``, and for a loaded weight bank ``weight_lanes [D, P]`` and
+``weight_bits``, streamed into ``weights`` first) and writes the measurements to ``HWGEN_BENCH_OUT`` (JSON);
 the file is rewritten after every image, so a run that is stopped keeps
 what it finished. With ``HWGEN_BENCH_PROGRESS`` set, it appends one byte
 to that file per image done (the host's progress bar counts them).
@@ -48,6 +49,12 @@ def _progress() -> None:
             done.write(".")
 
 
+async def _load_weights(dut, lanes: np.ndarray, weight_bits: int) -> None:
+    """Stream the weight bank's words (lane i in bits i*b_w ..) before any image."""
+    words = [sum(int(v) << (i * weight_bits) for i, v in enumerate(row)) for row in lanes]
+    await StreamDriver(dut.clk, dut.weights__payload, dut.weights__valid, dut.weights__ready).send(words)
+
+
 @cocotb.test()
 async def accelerator_matches_golden(dut):
     data = np.load(os.environ["HWGEN_BENCH_IN"])
@@ -61,6 +68,8 @@ async def accelerator_matches_golden(dut):
     await ClockCycles(dut.clk, 3)
     await FallingEdge(dut.clk)
     dut.rst.value = 0
+    if "weight_lanes" in data:
+        await _load_weights(dut, data["weight_lanes"], int(data["weight_bits"]))
     board = Scoreboard(expected.tolist(), expected_cycles.tolist())
     port_mismatch = []
     for index, image in enumerate(images):
