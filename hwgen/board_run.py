@@ -65,10 +65,13 @@ def run_on_board(network: Network, board: Board, config: AccelConfig, images: np
     from .sim import golden
     from .sim.cycles import inference_cycles
 
-    wire = Wire.for_plan(build_plan(network, config))
+    plan = build_plan(network, config)
+    wire = Wire.for_plan(plan)
     want = golden.run(network, images)
     want_cycles = inference_cycles(network, config, images)
     result = BoardRunResult()
+    if plan.loaded:
+        link.write(wire.load(plan.weight_words()))
     for index, image in enumerate(images):
         link.write(wire.request(image))
         data = link.read(wire.reply_bytes)

@@ -6,7 +6,11 @@ complement:
 * request: ``0x49``, then ``prod(input.shape)`` pixel words of
   :attr:`Wire.pixel_bytes` bytes, C order;
 * reply: ``0x52``, ``classes`` logits of :attr:`Wire.logit_bytes` bytes,
-  the class (2 bytes), the start-to-done cycles (4 bytes).
+  the class (2 bytes), the start-to-done cycles (4 bytes);
+* weight load (only for a loaded weight bank, ``--weights loaded``; once
+  after configuration, before any image; no reply): ``0x57``, then the
+  :attr:`Wire.weight_words` words of :meth:`hwgen.hwplan.Plan.weight_words`,
+  each :attr:`Wire.weight_bytes` bytes, unsigned little-endian.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import numpy as np
 from .errors import HwgenError
 from .hwplan import Plan
 
-REQUEST, REPLY = 0x49, 0x52
+REQUEST, REPLY, LOAD = 0x49, 0x52, 0x57
 
 
 def word_bytes(bits: int) -> int:
@@ -45,18 +49,29 @@ class Wire:
         Words per image and bytes per word.
     classes, logit_bytes : int
         Logits per reply and bytes per logit.
+    weight_words, weight_bytes : int
+        Words of the weight load and bytes per word (0, 0: weights in ROM, no load).
     """
 
     pixels: int
     pixel_bytes: int
     classes: int
     logit_bytes: int
+    weight_words: int = 0
+    weight_bytes: int = 0
 
     @classmethod
     def for_plan(cls, plan: Plan) -> "Wire":
         spec = plan.network.input
+        load = (int(plan.weights.shape[1]), word_bytes(plan.lanes * plan.weight_bits)) if plan.loaded else (0, 0)
         return cls(math.prod(spec.shape), word_bytes(spec.bits), math.prod(plan.out_shape),
-                   word_bytes(plan.out_bits))
+                   word_bytes(plan.out_bits), *load)
+
+    def load(self, words: list[int]) -> bytes:
+        """The weight-load bytes for the bank's ``words`` (:meth:`hwgen.hwplan.Plan.weight_words`)."""
+        if len(words) != self.weight_words:
+            raise HwgenError(f"weight load has {len(words)} words, the accelerator takes {self.weight_words}")
+        return bytes([LOAD]) + b"".join(int(w).to_bytes(self.weight_bytes, "little") for w in words)
 
     @property
     def reply_bytes(self) -> int:

@@ -11,7 +11,11 @@ board -> host
     largest logit, as ``numpy.argmax``) in 2 bytes; the inference's
     start-to-done cycle count in 4 bytes.
 
-Bytes before an ``'I'`` are ignored, so a host can resynchronise by sending
+    With a loaded weight bank, once before any image: ``0x57`` (``'W'``),
+    then the bank's :attr:`~hwgen.wire.Wire.weight_words` words of
+    :attr:`~hwgen.wire.Wire.weight_bytes` bytes (no reply).
+
+Bytes before an ``'I'`` (or ``'W'``) are ignored, so a host can resynchronise by sending
 one image's worth of zeros and an ``'I'``.
 """
 
@@ -20,7 +24,7 @@ from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwgen.hwplan import Plan
-from hwgen.wire import REPLY, REQUEST, Wire
+from hwgen.wire import LOAD, REPLY, REQUEST, Wire
 
 from .top import Accelerator
 from .uart import UartRx, UartTx
@@ -83,11 +87,14 @@ class UartAccelerator(wiring.Component):
                 with m.If(got & (urx.bytes.payload == REQUEST)):
                     m.d.sync += [byte_i.eq(0), pix_i.eq(0)]
                     m.next = "PIXELS"
+                if self.plan.loaded:
+                    with m.Elif(got & (urx.bytes.payload == LOAD)):
+                        m.next = "WEIGHTS"
+            if self.plan.loaded:
+                self._load_weights(m, urx, accel)
             with m.State("PIXELS"):
                 with m.If(got):
-                    assembled = urx.bytes.payload << (8 * (nbytes - 1)) | (word >> 8) if nbytes > 1 \
-                        else urx.bytes.payload
-                    m.d.sync += [word.eq(assembled), byte_i.eq(byte_i + 1)]
+                    m.d.sync += [word.eq(_shift_in(word, urx.bytes.payload, nbytes)), byte_i.eq(byte_i + 1)]
                     with m.If(byte_i == nbytes - 1):
                         m.d.sync += [byte_i.eq(0), push.eq(1)]
                         m.next = "PUSH"
@@ -103,6 +110,25 @@ class UartAccelerator(wiring.Component):
             with m.State("WAIT"):
                 with m.If(self._replied):
                     m.next = "HEADER"
+
+    def _load_weights(self, m, urx, accel):
+        """rx_fsm state ``WEIGHTS``: the bank's words, little-endian, pushed (registered) into
+        ``accel.weights`` as each completes; back to ``HEADER`` after the last. The accelerator
+        is idle here, so the push is always taken (a byte lasts ``10 * divisor`` cycles)."""
+        nbytes, depth = self.wire.weight_bytes, self.wire.weight_words
+        word = Signal(8 * nbytes)
+        byte_i, word_i = Signal(range(nbytes)), Signal(range(depth))
+        push = Signal()
+        m.d.comb += [accel.weights.valid.eq(push), accel.weights.payload.eq(word)]
+        m.d.sync += push.eq(0)
+        with m.State("WEIGHTS"):
+            with m.If(urx.bytes.valid):
+                m.d.sync += [word.eq(_shift_in(word, urx.bytes.payload, nbytes)), byte_i.eq(byte_i + 1)]
+                with m.If(byte_i == nbytes - 1):
+                    m.d.sync += [byte_i.eq(0), push.eq(1), word_i.eq(word_i + 1)]
+                    with m.If(word_i == depth - 1):
+                        m.d.sync += word_i.eq(0)
+                        m.next = "HEADER"
 
     def _send(self, m, utx, accel):
         """Reply header, logits (tracking the argmax), class, cycles.
@@ -184,6 +210,12 @@ class UartAccelerator(wiring.Component):
         with m.If(stage[1] & ((seen_i == 0) | greater)):
             m.d.sync += [best.eq(seen), best_i.eq(seen_i)]
         return stage.any()
+
+
+def _shift_in(word, byte, nbytes: int):
+    """``word`` (``8 * nbytes`` bits) with ``byte`` shifted in at the top: after ``nbytes``
+    bytes it holds them little-endian."""
+    return byte << (8 * (nbytes - 1)) | (word >> 8) if nbytes > 1 else byte
 
 
 class BoardTop(Elaboratable):

@@ -122,6 +122,59 @@ def test_uart_top_matches_golden_model():
     assert [r.cycles for r in replies] == want_cycles.tolist()
 
 
+def test_uart_top_loads_weights_then_matches_golden_model():
+    """A loaded weight bank: ``'W'`` and the bank's words first (after a stray byte), then images."""
+    net = demo_like(5, size=4, channels=(1, 2), hidden=4, classes=3, timesteps=2)
+    config = AccelConfig(3, "event", weights="loaded")
+    plan = build_plan(net, config)
+    dut = UartAccelerator(plan, DIV)
+    wire = dut.wire
+    assert (wire.weight_words, wire.weight_bytes) == (plan.weights.shape[1], 3 * plan.weight_bits // 8 + 1 * bool(
+        3 * plan.weight_bits % 8))
+    x = images(5, 2, size=4)
+    replies = []
+
+    async def bench(ctx):
+        await send_bytes(ctx, dut.rx, b"\x17" + wire.load(plan.weight_words()))
+        for image in x:
+            await send_bytes(ctx, dut.rx, wire.request(image))
+            replies.append(wire.decode(bytes(await receive_bytes(ctx, dut.tx, wire.reply_bytes))))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    np.testing.assert_array_equal(np.stack([r.logits for r in replies]), golden.run(net, x).logits)
+    assert [r.cycles for r in replies] == inference_cycles(net, config, x).tolist()
+
+
+def test_board_run_loads_the_weights_once_first():
+    from hwgen.board_run import run_on_board
+    from hwgen.boards import load_board
+
+    net = demo_like(4, size=4, channels=(1, 2), hidden=4, classes=3, timesteps=2)
+    config = AccelConfig(2, "dense", weights="loaded")
+    plan = build_plan(net, config)
+    wire, want = Wire.for_plan(plan), golden.run(net, images(4, 2, size=4))
+    sent = []
+
+    class Recorder:
+        def write(self, data):
+            sent.append(bytes(data))
+
+        def read(self, n):
+            logits = want.logits[len(sent) - 2]
+            return bytes([0x52]) + b"".join(int(v).to_bytes(wire.logit_bytes, "little", signed=True)
+                                             for v in logits) + bytes(6)
+
+    run_on_board(net, load_board("icebreaker"), config, images(4, 2, size=4), Recorder())
+    assert sent[0] == wire.load(plan.weight_words()) and sent[0][0] == 0x57
+    assert len(sent[0]) == 1 + wire.weight_words * wire.weight_bytes
+    assert [d[0] for d in sent[1:]] == [0x49, 0x49]
+    with pytest.raises(HwgenError, match="takes"):
+        wire.load([0])
+
+
 class SimulatedBoard:
     """A serial link to :class:`UartAccelerator` in Amaranth's simulator (one simulation per request)."""
 
