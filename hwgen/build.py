@@ -84,6 +84,7 @@ class BuildReport:
     advice: list = field(default_factory=list)
     nextpnr_utilisation: dict = field(default_factory=dict)
     buffers: str = "block"
+    weights: str = "rom"
 
     def to_json(self) -> dict:
         return {"format": "hwgen-build/1", **asdict(self)}
@@ -172,7 +173,7 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
     on_stage : callable, optional
         Called with each stage's name as it starts (progress display).
     """
-    from .estimate import check_buffers
+    from .estimate import check_config
     from .rtl.uart_top import BoardTop
 
     start = time.monotonic()
@@ -182,11 +183,12 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
     env = toolchain_env()
     nextpnr = "NEXTPNR_ICE40" if board.family is Family.ICE40 else "NEXTPNR_ECP5"
     _require(env, ["YOSYS", nextpnr, "ICEPACK" if board.family is Family.ICE40 else "ECPPACK"])
-    check_buffers(board, config)
+    check_config(board, config)
     plan = build_plan(network, config)
     platform = board.make_platform()
     report = BuildReport(board.name, platform.device, config.lanes, config.mode.value, fits=False,
-                         target_mhz=board.target_mhz, buffers=config.buffers.value)
+                         target_mhz=board.target_mhz, buffers=config.buffers.value,
+                         weights=config.weights.value)
     report.cycles, report.cycles_basis = _cycles(network, config, inputs)
     work = out_dir / "build"
     if work.exists():

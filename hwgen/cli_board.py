@@ -1,6 +1,7 @@
 """Board verbs: ``hwgen build``, ``hwgen estimate``, ``hwgen boards`` (thin: parse, call, print)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -18,17 +19,26 @@ BuffersOpt = typer.Option("auto", "--buffers", help="spike buffers in block | di
                                                     "distributed when block RAM would overflow (ECP5)")
 
 
-def _board_config(network, board, lanes: int, mode: str, buffers: str):
-    """The accelerator config for ``board``: ``--buffers auto`` asks :func:`hwgen.estimate.fit_buffers`."""
+BoardWeightsOpt = typer.Option("auto", "--weights", help="rom | loaded (SPRAM the host loads, iCE40); auto: "
+                                                         "loaded when the weight ROMs overflow block RAM")
+
+
+def _board_config(network, board, lanes: int, mode: str, buffers: str, weights: str = "auto"):
+    """The accelerator config for ``board``: ``auto`` asks :func:`hwgen.estimate.fit_buffers`
+    (``--buffers``) and :func:`hwgen.estimate.fit_weights` (``--weights``)."""
     from .errors import HwgenError
-    from .estimate import fit_buffers
-    from .hwconfig import AccelConfig
+    from .estimate import fit_buffers, fit_weights
 
     if buffers not in ("auto", "block", "distributed"):
         raise HwgenError(f"--buffers must be auto, block or distributed, got {buffers!r}")
+    if weights not in ("auto", "rom", "loaded"):
+        raise HwgenError(f"--weights must be auto, rom or loaded, got {weights!r}")
+    config = _config(lanes, mode, "rom" if weights == "auto" else weights)
+    if weights == "auto":
+        config = fit_weights(network, board, config)
     if buffers == "auto":
-        return fit_buffers(network, board, _config(lanes, mode))
-    return AccelConfig(lanes, mode, buffers=buffers)
+        return fit_buffers(network, board, config)
+    return dataclasses.replace(config, buffers=buffers)
 
 
 @app.command("boards")
@@ -59,7 +69,7 @@ def build(net_dir: Path = NetDir, board: str = BoardOpt,
           output: Path = typer.Option(Path("out/build"), "--output", "-o", help="folder for bitstream + report"),
           lanes: int = Lanes, mode: str = ModeOpt,
           input: Optional[Path] = typer.Option(None, "--input", "-i", help="sample images .npy for the cycle count"),
-          buffers: str = BuffersOpt,
+          buffers: str = BuffersOpt, weights: str = BoardWeightsOpt,
           as_json: bool = typer.Option(False, "--json", help="print the report as JSON only"),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display")):
     """Synthesize, place and route with the open flow (YoWASP); write the bitstream and a resource/Fmax report.
@@ -72,7 +82,7 @@ def build(net_dir: Path = NetDir, board: str = BoardOpt,
     from .netfile import load
 
     network, spec = load(net_dir), load_board(board)
-    config = _board_config(network, spec, lanes, mode, buffers)
+    config = _board_config(network, spec, lanes, mode, buffers, weights)
     x = load_inputs(input) if input is not None else None
     console = Console(stderr=True, quiet=quiet or as_json)
     started = time.monotonic()
@@ -93,7 +103,7 @@ def _print_report(report, as_json: bool) -> None:
         return
     console = Console()
     console.print(resource_table(f"{report.board} ({report.device}), P={report.lanes} {report.mode}, "
-                                 f"buffers in {report.buffers} RAM",
+                                 f"buffers in {report.buffers} RAM, weights in {report.weights}",
                                  report.resources))
     if report.fmax_mhz is not None:
         met = "met" if report.timing_met else "NOT met"
@@ -112,7 +122,7 @@ def _print_report(report, as_json: bool) -> None:
 def estimate(net_dir: Path = NetDir, board: str = BoardOpt, lanes: int = Lanes, mode: str = ModeOpt,
              input: Optional[Path] = typer.Option(None, "--input", "-i",
                                                   help="sample images .npy for spike activity and cycles"),
-             buffers: str = BuffersOpt,
+             buffers: str = BuffersOpt, weights: str = BoardWeightsOpt,
              as_json: bool = typer.Option(False, "--json", help="print the estimate as JSON only")):
     """Instant estimate, no synthesis: resources, cycles, latency, images/s, energy (SNN vs ANN)."""
     from .boards import load_board
@@ -120,12 +130,13 @@ def estimate(net_dir: Path = NetDir, board: str = BoardOpt, lanes: int = Lanes, 
     from .netfile import load
 
     x, network, spec = load_inputs(input) if input is not None else None, load(net_dir), load_board(board)
-    est = run_estimate(network, spec, _board_config(network, spec, lanes, mode, buffers), x)
+    est = run_estimate(network, spec, _board_config(network, spec, lanes, mode, buffers, weights), x)
     if as_json:
         typer.echo(json.dumps(est.to_json(), indent=1))
         return
     console = Console()
-    console.print(resource_table(f"estimate: {est.board}, P={est.lanes} {est.mode}, buffers in {est.buffers} RAM",
+    console.print(resource_table(f"estimate: {est.board}, P={est.lanes} {est.mode}, buffers in {est.buffers} RAM, "
+                                 f"weights in {est.weights}",
                                  est.resources))
     console.print(f"Fmax ~{est.fmax_mhz:.0f} MHz; {est.cycles} cycles/image ({est.cycles_basis}) -> "
                   f"{est.latency_us:.1f} us, {est.images_per_s:.0f} images/s")
@@ -151,7 +162,7 @@ app.add_typer(board_app, name="board")
 def board_run(net_dir: Path = NetDir, board: str = BoardOpt,
               port: str = typer.Option(..., "--port", help="serial port, e.g. /dev/ttyUSB1"),
               input: Path = typer.Option(..., "--input", "-i", help="images .npy, [N, *input.shape]"),
-              lanes: int = Lanes, mode: str = ModeOpt,
+              lanes: int = Lanes, mode: str = ModeOpt, weights: str = BoardWeightsOpt,
               timeout: float = typer.Option(10.0, help="seconds to wait for each reply"),
               report: Optional[Path] = typer.Option(None, "--report", help="write the JSON result here"),
               as_json: bool = JsonOpt, quiet: bool = QuietOpt):
@@ -162,7 +173,8 @@ def board_run(net_dir: Path = NetDir, board: str = BoardOpt,
     from .progress import count_bar, stderr_console
 
     network, spec, x = load(net_dir), load_board(board), load_inputs(input)
+    config = _board_config(network, spec, lanes, mode, "auto", weights)   # as hwgen build chose
     link = open_serial(port, spec.baud, timeout)
     with link, count_bar(stderr_console(quiet or as_json), "board: images", len(x)) as update:
-        result = run_on_board(network, spec, _config(lanes, mode), x, link, on_image=lambda i: update(i + 1))
+        result = run_on_board(network, spec, config, x, link, on_image=lambda i: update(i + 1))
     finish(result, report, as_json)

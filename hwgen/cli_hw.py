@@ -12,18 +12,20 @@ from .errors import HwgenError
 
 Lanes = typer.Option(1, "--lanes", "-p", help="neuron lanes P (output neurons in parallel)")
 ModeOpt = typer.Option("dense", "--mode", "-m", help="dense | event")
+WeightsOpt = typer.Option("rom", "--weights", help="rom: weights in ROMs the bitstream sets | loaded: one RAM "
+                                                   "the host loads at run time (SPRAM on iCE40)")
 
 
-def _config(lanes: int, mode: str):
+def _config(lanes: int, mode: str, weights: str = "rom"):
     from .hwconfig import AccelConfig
 
-    return AccelConfig(lanes, mode)
+    return AccelConfig(lanes, mode, weights=weights)
 
 
 @app.command()
 def generate(net_dir: Path = NetDir,
              out_dir: Path = typer.Option(..., "--output", "-o", help="folder for hwgen_accel.v/.json"),
-             lanes: int = Lanes, mode: str = ModeOpt,
+             lanes: int = Lanes, mode: str = ModeOpt, weights: str = WeightsOpt,
              uart_clock_mhz: Optional[float] = typer.Option(
                  None, "--uart-clock-mhz", help="also write hwgen_uart.v (UART board top) for this clock"),
              baud: int = typer.Option(1_000_000, "--baud", help="UART baud rate of hwgen_uart.v")):
@@ -32,7 +34,7 @@ def generate(net_dir: Path = NetDir,
     from .generate import generate as run_generate
     from .netfile import load
 
-    config = _config(lanes, mode)
+    config = _config(lanes, mode, weights)
     if uart_clock_mhz is not None and uart_clock_mhz <= 0:
         raise HwgenError(f"--uart-clock-mhz must be > 0, got {uart_clock_mhz}")
     uart = (uart_clock_mhz * 1e6, baud) if uart_clock_mhz is not None else None
@@ -44,7 +46,7 @@ def generate(net_dir: Path = NetDir,
 def verify(net_dir: Path = NetDir,
            input: Path = typer.Option(..., "--input", "-i", help="images .npy, [N, *input.shape]"),
            sim: str = typer.Option("icarus", "--sim", help="icarus | verilator"),
-           lanes: int = Lanes, mode: str = ModeOpt,
+           lanes: int = Lanes, mode: str = ModeOpt, weights: str = WeightsOpt,
            report: Optional[Path] = typer.Option(None, "--report", help="write the JSON report here"),
            build_dir: Optional[Path] = typer.Option(None, "--build-dir", help="keep the simulator build here"),
            fast_build: bool = typer.Option(False, "--fast-build", help="Verilator: -O0 C++ (quicker build)"),
@@ -57,7 +59,7 @@ def verify(net_dir: Path = NetDir,
     from .netfile import load
     from .progress import count_bar, stderr_console
 
-    config, network, x = _config(lanes, mode), load(net_dir), load_inputs(input)
+    config, network, x = _config(lanes, mode, weights), load(net_dir), load_inputs(input)
     console = stderr_console(quiet or as_json)
     with count_bar(console, f"{sim}: build, then images", len(x)) as update:
         result = run_verify(network, x, config, sim, build_dir=build_dir, fast_build=fast_build,

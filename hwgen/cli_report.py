@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from .cli import NetDir, app, load_inputs
-from .cli_board import BuffersOpt, _board_config
+from .cli_board import BoardWeightsOpt, BuffersOpt, _board_config
 from .cli_hw import Lanes, ModeOpt
 from .errors import HwgenError
 
@@ -31,7 +31,7 @@ def report(net_dir: Path = NetDir,
            board: str = typer.Option("ulx3s-25f", "--board", "-b"), lanes: int = Lanes, mode: str = ModeOpt,
            build_report: Optional[Path] = typer.Option(None, "--build-report", help="a hwgen build JSON"),
            verify_report: Optional[Path] = typer.Option(None, "--verify-report", help="a hwgen verify JSON"),
-           buffers: str = BuffersOpt):
+           buffers: str = BuffersOpt, weights: str = BoardWeightsOpt):
     """Write report.html and report.md: accuracy, spike density, resources, latency, energy, verification."""
     from .boards import load_board
     from .netfile import load
@@ -49,7 +49,8 @@ def report(net_dir: Path = NetDir,
     built = _json(build_report)
     spec = load_board(board)
     buffers = built.get("buffers", buffers) if built and buffers == "auto" else buffers
-    sections = collect(network, net_dir, x, y, spec, _board_config(network, spec, lanes, mode, buffers),
+    weights = built.get("weights", weights) if built and weights == "auto" else weights
+    sections = collect(network, net_dir, x, y, spec, _board_config(network, spec, lanes, mode, buffers, weights),
                        built, _json(verify_report))
     written = write_report(sections, f"hwgen report: {net_dir}", output or here)
     typer.echo(json.dumps({k: str(v) for k, v in written.items()}))

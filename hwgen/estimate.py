@@ -31,10 +31,11 @@ import numpy as np
 from .boards import Board, Family
 from .energy import Energy, energy
 from .errors import HwgenError
-from .hwconfig import AccelConfig, BufferRam
+from .hwconfig import AccelConfig, BufferRam, WeightStore
 from .hwplan import Plan, build_plan
 from .memplace import placement
 from .network import Network
+from .rtl.weightbank import spram_grid
 from .rtl.blockmem import LOGIC_ROM_WORDS, Piece, block_words, piece_kinds, pieces, tail_in_logic
 
 def lane_pieces(plan: Plan, mem: dict | None = None) -> list[tuple[str, list[int], int, bool, bool]]:
@@ -68,6 +69,9 @@ def memory_banks(plan: Plan) -> list[tuple[str, int, int, int, bool]]:
     # buffers 0 (image), 1, 2 share one memory per bank (rtl_templates/top.py), banks of equal depth grouped
     depths = mem["buffer_banks"]
     out += [("buffers", depths.count(d), d, mem["buffers"][0]["width"], False) for d in sorted(set(depths))]
+    bank = mem["weight_bank"]
+    if bank["banks"]:
+        out.append(("weight_bank", 1, bank["depth"], bank["width"], False))
     events = mem["event_list"]
     if events["depth"]:
         out.append(("event_list", 1, events["depth"], plan.index_bits + plan.value_bits, False))
@@ -80,6 +84,10 @@ def _placements(plan: Plan, family: Family) -> list[tuple[str, str, int]]:
     lut_buffers = plan.config.buffers is BufferRam.DISTRIBUTED
     out = []
     for name, banks, depth, width, rom in memory_banks(plan):
+        if name == "weight_bank" and family is Family.ICE40:
+            columns, rows = spram_grid(plan.lanes, plan.weight_bits, depth)
+            out.append((name, "spram", columns * rows))
+            continue
         kind, count = placement(depth, width, family, rom, lutram=lut_buffers and name == "buffers")
         out.append((name, kind, banks * count))
     return out
@@ -91,6 +99,11 @@ def bram_blocks(plan: Plan, family: Family) -> dict[str, int]:
     for name, kind, count in _placements(plan, family):
         out[name] = out.get(name, 0) + (count if kind == "bram" else 0)
     return out
+
+
+def spram_blocks(plan: Plan, family: Family) -> int:
+    """iCE40 ``SB_SPRAM256KA`` of a loaded weight bank (:func:`hwgen.rtl.weightbank.spram_grid`)."""
+    return sum(count for _, kind, count in _placements(plan, family) if kind == "spram")
 
 
 def lutram_cells(plan: Plan, family: Family) -> int:
@@ -170,6 +183,7 @@ class Estimate:
     energy: dict = field(default_factory=dict)
     activity_basis: str = ""
     buffers: str = "block"
+    weights: str = "rom"
 
     def to_json(self) -> dict:
         return {"format": "hwgen-estimate/1", **asdict(self)}
@@ -194,7 +208,7 @@ def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.nda
     from .build import _cycles
     from .sim import golden
 
-    check_buffers(board, config)
+    check_config(board, config)
     plan = build_plan(network, config)
     fam = board.family
     brams = bram_blocks(plan, fam)
@@ -202,11 +216,11 @@ def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.nda
     cap = board.capacity
     res = {"lut": {"used": lut, "available": cap.lut}, "ff": {"used": ff, "available": cap.ff},
            "bram": {"used": sum(brams.values()), "available": cap.bram},
-           "spram": {"used": 0, "available": cap.spram},
+           "spram": {"used": spram_blocks(plan, fam), "available": cap.spram},
            "dsp": {"used": dsp_count(plan, fam), "available": cap.dsp}}
     est = Estimate(board.name, config.lanes, config.mode.value, res, brams,
                    fits=all(r["used"] <= r["available"] for r in res.values()), fmax_mhz=fmax,
-                   buffers=config.buffers.value)
+                   buffers=config.buffers.value, weights=config.weights.value)
     est.cycles, est.cycles_basis = _cycles(network, config, inputs)
     est.latency_us = round(est.cycles / fmax, 2)
     est.images_per_s = round(fmax * 1e6 / est.cycles, 1)
@@ -222,8 +236,12 @@ def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.nda
     return est
 
 
-def check_buffers(board: Board, config: AccelConfig) -> None:
-    """Distributed (LUT) RAM buffers exist only on ECP5."""
+def check_config(board: Board, config: AccelConfig) -> None:
+    """Distributed (LUT) RAM buffers exist only on ECP5; a board build keeps loaded weights
+    only in iCE40 SPRAM (``hwgen generate`` still writes the generic RAM for vendor flows)."""
+    if config.weights is WeightStore.LOADED and board.family is not Family.ICE40:
+        raise HwgenError(f"weights='loaded' keeps the weights in SPRAM, which {board.name} "
+                         f"({board.family.value}) does not have; use rom")
     if config.buffers is BufferRam.DISTRIBUTED and board.family is not Family.ECP5:
         raise HwgenError(f"buffers='distributed' needs LUT RAM, which {board.name} ({board.family.value}) "
                          f"does not have; use block")
@@ -238,3 +256,19 @@ def fit_buffers(network: Network, board: Board, config: AccelConfig) -> AccelCon
     if sum(bram_blocks(build_plan(network, config), board.family).values()) <= board.capacity.bram:
         return config
     return dataclasses.replace(config, buffers=BufferRam.DISTRIBUTED)
+
+
+def fit_weights(network: Network, board: Board, config: AccelConfig) -> AccelConfig:
+    """``config`` with the weights moved from ROM to the loaded SPRAM bank when the ROMs
+    would overflow the block RAM and the bank fits the SPRAM (iCE40 only; else unchanged)."""
+    import dataclasses
+
+    if board.family is not Family.ICE40 or config.weights is WeightStore.LOADED:
+        return config
+    if sum(bram_blocks(build_plan(network, config), board.family).values()) <= board.capacity.bram:
+        return config
+    loaded = dataclasses.replace(config, weights=WeightStore.LOADED)
+    plan = build_plan(network, loaded)
+    if spram_blocks(plan, board.family) > board.capacity.spram:
+        return config
+    return loaded

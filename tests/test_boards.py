@@ -98,6 +98,32 @@ def test_fit_buffers_moves_buffers_to_lut_ram_only_when_block_ram_overflows():
     assert fit_buffers(net, load_board("icebreaker"), config) == config       # iCE40: no LUT RAM
 
 
+def test_fit_weights_moves_weights_to_spram_only_when_block_ram_overflows():
+    import dataclasses
+
+    from hwgen.estimate import check_config, fit_weights, spram_blocks
+
+    net, config = demo_like(0, size=8, channels=(2, 4), hidden=8), AccelConfig(4)
+    board = load_board("icebreaker")
+    needed = sum(bram_blocks(build_plan(net, config), Family.ICE40).values())
+    roomy = dataclasses.replace(board, capacity=dataclasses.replace(board.capacity, bram=needed))
+    tight = dataclasses.replace(board, capacity=dataclasses.replace(board.capacity, bram=needed - 1))
+    assert fit_weights(net, roomy, config) == config
+    loaded = fit_weights(net, tight, config)
+    assert loaded.weights.value == "loaded"
+    plan = build_plan(net, loaded)
+    brams = bram_blocks(plan, Family.ICE40)
+    columns = -(-4 * plan.weight_bits // 16)                     # one SPRAM row: the bank is < 16 K words
+    assert brams.get("weight_rom", 0) == brams["weight_bank"] == 0 and spram_blocks(plan, Family.ICE40) == columns
+    assert estimate(net, tight, loaded).resources["spram"]["used"] == columns
+    no_spram = dataclasses.replace(tight, capacity=dataclasses.replace(board.capacity, bram=needed - 1, spram=0))
+    assert fit_weights(net, no_spram, config) == config
+    ecp5 = load_board("ulx3s-25f")
+    assert fit_weights(net, ecp5, config) == config
+    with pytest.raises(HwgenError, match="ulx3s-25f .ecp5. does not have; use rom"):
+        check_config(ecp5, loaded)
+
+
 def test_estimate_reports_everything_for_a_board():
     net = demo_like(0, size=8, channels=(2, 4), hidden=8)
     est = estimate(net, load_board("ulx3s-25f"), AccelConfig(4), images(0, 3, 8))

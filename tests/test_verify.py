@@ -39,7 +39,7 @@ def test_generate_is_byte_identical(tmp_path):
     assert "initial #0" in icarus_source(first["hwgen_accel.v"].read_text())
 
 
-@pytest.mark.parametrize("args", [["--lanes", "0"], ["--mode", "sparse"]])
+@pytest.mark.parametrize("args", [["--lanes", "0"], ["--mode", "sparse"], ["--weights", "flash"]])
 def test_generate_bad_input_is_one_line_exit_2(tmp_path, args):
     done = hwgen_cli("generate", MLP, "-o", tmp_path / "out", *args)
     assert done.returncode == 2
