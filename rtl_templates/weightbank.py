@@ -70,7 +70,7 @@ class WeightBank(wiring.Component):
         counter = Signal(range(self.depth), name="load_addr")
         with m.If(self.write_en):
             m.d.sync += counter.eq(next_address(counter, self.depth))
-        if getattr(platform, "family", None) == "ice40":
+        if str(getattr(platform, "family", "")).lower() == "ice40":     # amaranth-boards: "iCE40"
             self._spram(m, counter)
         else:
             m.submodules.mem = mem = BlockedMemory(self.width, self.depth, words=SPRAM_WORDS, writable=True)

