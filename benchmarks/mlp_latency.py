@@ -23,6 +23,7 @@ from hwgen.boards import load_board
 from hwgen.build import build
 from hwgen.convert.api import convert
 from hwgen.data import load_split, to_float
+from hwgen.estimate import fit_weights
 from hwgen.hwconfig import AccelConfig
 from hwgen.netfile import load
 from hwgen.nn import QCFS
@@ -60,6 +61,8 @@ def main() -> None:
     ap.add_argument("--board", default="ulx3s-25f")
     ap.add_argument("--lanes", type=int, default=16)
     ap.add_argument("--mode", default="dense")
+    ap.add_argument("--weights", default="auto", choices=["auto", "rom", "loaded"],
+                    help="auto: the loaded SPRAM bank on iCE40 when the weight ROMs overflow block RAM")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--out", type=Path, default=Path("out/mlp"))
     args = ap.parse_args()
@@ -72,8 +75,10 @@ def main() -> None:
     network = load(net_dir)
     accuracy = float((golden.run(network, test.images).prediction == test.labels).mean())
     started = time.monotonic()
-    report = build(network, load_board(args.board), AccelConfig(args.lanes, args.mode), args.out / args.board,
-                   inputs=test.images[:100])
+    board = load_board(args.board)
+    config = AccelConfig(args.lanes, args.mode, weights="rom" if args.weights == "auto" else args.weights)
+    config = fit_weights(network, board, config) if args.weights == "auto" else config
+    report = build(network, board, config, args.out / args.board, inputs=test.images[:100])
     doc = {"network": "784-128-10 QCFS MLP, T=4, Γ=1", "integer_snn_accuracy": accuracy,
            "build_seconds": round(time.monotonic() - started), **report.to_json()}
     write_results(doc)
@@ -85,17 +90,19 @@ def write_results(doc: dict) -> None:
     path = RESULTS / "mlp_latency.json"
     old = json.loads(path.read_text()) if path.is_file() else {}
     rows = old.get("rows", [old] if old else [])
-    key = ("board", "lanes", "mode")
+    key = ("board", "lanes", "mode", "weights")
     rows = [r for r in rows if tuple(r.get(k) for k in key) != tuple(doc.get(k) for k in key)] + [doc]
     path.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
     lines = ["# 784-128-10 MLP on a board", "",
-             "`.venv/bin/python benchmarks/mlp_latency.py --board BOARD --lanes P` (one row each)", "",
-             "| board | P | mode | int SNN acc % | LUT | FF | BRAM | DSP | Fmax MHz | cycles | latency us | images/s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "`.venv/bin/python benchmarks/mlp_latency.py --board BOARD --lanes P [--weights W]` (one row each)", "",
+             "| board | P | mode | weights | int SNN acc % | LUT | FF | BRAM | SPRAM | DSP | Fmax MHz | cycles "
+             "| latency us | images/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         res = r["resources"]
-        lines.append(f"| {r['board']} | {r['lanes']} | {r['mode']} | {100 * r['integer_snn_accuracy']:.2f} | "
-                     f"{res['lut']['used']} | {res['ff']['used']} | {res['bram']['used']} | {res['dsp']['used']} | "
+        lines.append(f"| {r['board']} | {r['lanes']} | {r['mode']} | {r.get('weights', 'rom')} | "
+                     f"{100 * r['integer_snn_accuracy']:.2f} | {res['lut']['used']} | {res['ff']['used']} | "
+                     f"{res['bram']['used']} | {res['spram']['used']} | {res['dsp']['used']} | "
                      f"{r['fmax_mhz']} | {r['cycles']} | {r['latency_us']} | {r['images_per_s']} |")
     (RESULTS / "mlp_latency.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
