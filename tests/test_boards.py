@@ -85,14 +85,19 @@ def test_energy_counts_by_hand():
     assert e.neuron_updates == 2 * 3 and 0 < e.horowitz_ratio
 
 
-def test_fit_buffers_moves_buffers_to_lut_ram_only_when_block_ram_overflows():
+def _at_the_edge(net, config, name):
+    """``(roomy, tight)``: board ``name`` with exactly the block RAM ``config`` needs, and one less."""
     import dataclasses
 
+    board = load_board(name)
+    needed = sum(bram_blocks(build_plan(net, config), board.family).values())
+    return tuple(dataclasses.replace(board, capacity=dataclasses.replace(board.capacity, bram=n))
+                 for n in (needed, needed - 1))
+
+
+def test_fit_buffers_moves_buffers_to_lut_ram_only_when_block_ram_overflows():
     net, config = demo_like(0, size=8, channels=(2, 4), hidden=8), AccelConfig(4)
-    board = load_board("ulx3s-25f")
-    needed = sum(bram_blocks(build_plan(net, config), Family.ECP5).values())
-    roomy = dataclasses.replace(board, capacity=dataclasses.replace(board.capacity, bram=needed))
-    tight = dataclasses.replace(board, capacity=dataclasses.replace(board.capacity, bram=needed - 1))
+    roomy, tight = _at_the_edge(net, config, "ulx3s-25f")
     assert fit_buffers(net, roomy, config).buffers.value == "block"
     assert fit_buffers(net, tight, config).buffers.value == "distributed"
     assert fit_buffers(net, load_board("icebreaker"), config) == config       # iCE40: no LUT RAM
@@ -104,10 +109,7 @@ def test_fit_weights_moves_weights_to_spram_only_when_block_ram_overflows():
     from hwgen.estimate import check_config, fit_weights, spram_blocks
 
     net, config = demo_like(0, size=8, channels=(2, 4), hidden=8), AccelConfig(4)
-    board = load_board("icebreaker")
-    needed = sum(bram_blocks(build_plan(net, config), Family.ICE40).values())
-    roomy = dataclasses.replace(board, capacity=dataclasses.replace(board.capacity, bram=needed))
-    tight = dataclasses.replace(board, capacity=dataclasses.replace(board.capacity, bram=needed - 1))
+    roomy, tight = _at_the_edge(net, config, "icebreaker")
     assert fit_weights(net, roomy, config) == config
     loaded = fit_weights(net, tight, config)
     assert loaded.weights.value == "loaded"
@@ -116,7 +118,7 @@ def test_fit_weights_moves_weights_to_spram_only_when_block_ram_overflows():
     columns = -(-4 * plan.weight_bits // 16)                     # one SPRAM row: the bank is < 16 K words
     assert brams.get("weight_rom", 0) == brams["weight_bank"] == 0 and spram_blocks(plan, Family.ICE40) == columns
     assert estimate(net, tight, loaded).resources["spram"]["used"] == columns
-    no_spram = dataclasses.replace(tight, capacity=dataclasses.replace(board.capacity, bram=needed - 1, spram=0))
+    no_spram = dataclasses.replace(tight, capacity=dataclasses.replace(tight.capacity, spram=0))
     assert fit_weights(net, no_spram, config) == config
     ecp5 = load_board("ulx3s-25f")
     assert fit_weights(net, ecp5, config) == config
