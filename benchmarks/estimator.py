@@ -37,33 +37,48 @@ SWEEP = [("icebreaker", "tiny", 1), ("icebreaker", "tiny", 2), ("icebreaker", "t
          ("icebreaker", "small", 1), ("icebreaker", "small", 2),
          ("ulx3s-25f", "tiny", 2), ("ulx3s-25f", "tiny", 8), ("ulx3s-25f", "small", 4),
          ("ulx3s-25f", "small", 16), ("ulx3s-85f", "demo-shape", 8), ("ulx3s-85f", "demo-shape", 16),
-         ("ulx3s-25f", "demo-shape", 8, "distributed")]
+         ("ulx3s-25f", "demo-shape", 8, "distributed"),
+         ("icebreaker", "tiny", 2, "block", "loaded"), ("icebreaker", "small", 2, "block", "loaded"),
+         ("icebreaker", "small", 4, "block", "loaded")]
 
 
-def _point(entry) -> tuple[str, str, int, str]:
-    """``(board, net, lanes, buffers)`` of a sweep entry (buffers default: block)."""
-    return (*entry, "block")[:4]
+def _point(entry) -> tuple[str, str, int, str, str]:
+    """``(board, net, lanes, buffers, weights)`` of a sweep entry or row (defaults: block, rom)."""
+    if isinstance(entry, dict):
+        return (entry["board"], entry["net"], entry["lanes"], entry.get("buffers", "block"),
+                entry.get("weights", "rom"))
+    board, net, lanes, *rest = entry
+    memories = ["block", "rom"]
+    memories[:len(rest)] = rest
+    return board, net, lanes, *memories
+
+
+def _config(entry) -> AccelConfig:
+    _, _, lanes, buffers, weights = _point(entry)
+    return AccelConfig(lanes, buffers=buffers, weights=weights)
 
 
 def _plan(row: dict):
-    return build_plan(NETS[row["net"]](), AccelConfig(row["lanes"], buffers=row.get("buffers", "block")))
+    return build_plan(NETS[row["net"]](), _config(row))
 
 
 def measure(out: Path, quick: bool, done: list[dict]) -> list[dict]:
     """Build every sweep point not in ``done``; the results file is rewritten after each build."""
     rows = list(done)
     for entry in SWEEP[:3] + SWEEP[5:7] if quick else SWEEP:
-        board_name, net_name, lanes, buffers = _point(entry)
-        if any((r["board"], r["net"], r["lanes"], r.get("buffers", "block")) == _point(entry) for r in rows):
+        point = _point(entry)
+        if any(_point(r) == point for r in rows):
             continue
-        net, board, config = NETS[net_name](), load_board(board_name), AccelConfig(lanes, buffers=buffers)
-        report = build(net, board, config, out / f"{board_name}-{net_name}-{lanes}-{buffers}")
+        board_name, net_name, lanes, buffers, weights = point
+        net, board, config = NETS[net_name](), load_board(board_name), _config(point)
+        report = build(net, board, config, out / "-".join(map(str, point if weights == "loaded" else point[:4])))
         plan = build_plan(net, config)
         rows.append({"board": board_name, "family": board.family.value, "net": net_name, "lanes": lanes,
-                     "buffers": buffers, "fits": report.fits, "seconds": report.seconds,
+                     "buffers": buffers, "weights": weights, "fits": report.fits, "seconds": report.seconds,
                      "lut": report.resources.get("lut", {}).get("used"),
                      "ff": report.resources.get("ff", {}).get("used"),
                      "bram": report.resources.get("bram", {}).get("used"),
+                     "spram": report.resources.get("spram", {}).get("used"),
                      "dsp": report.resources.get("dsp", {}).get("used"), "fmax": report.fmax_mhz,
                      "lutram": report.nextpnr_utilisation.get("TRELLIS_RAMW", {}).get("used", 0),
                      "est_bram": sum(bram_blocks(plan, board.family).values()),
@@ -98,7 +113,7 @@ def fit_family(rows: list[dict], family: Family) -> tuple[dict, dict]:
 def report(rows: list[dict], write_model: bool) -> str:
     """The table (leave-one-out LUT/FF/Fmax; BRAM and LUT-RAM from the structural model, as is)."""
     model = json.loads(MODEL.read_text())
-    lines = ["| board | net | P | buffers | LUT built | LUT est (LOO) | FF built | FF est (LOO) | BRAM built / est | "
+    lines = ["| board | net | P | buffers / weights | LUT built | LUT est (LOO) | FF built | FF est (LOO) | BRAM built / est | "
              "LUT-RAM cells built / est | Fmax built | Fmax est (LOO) |", "|" + "---|" * 12]
     errors = {"lut": [], "ff": [], "fmax": [], "bram": []}
     for family in ("ice40", "ecp5"):
@@ -116,7 +131,8 @@ def report(rows: list[dict], write_model: bool) -> str:
                 if np.isfinite(est):        # NaN: the other rows cannot determine the model (too few points)
                     errors[key].append(est / built - 1)
             errors["bram"].append(est_bram / max(r["bram"], 1) - 1)
-            lines.append(f"| {r['board']} | {r['net']} | {r['lanes']} | {r.get('buffers', 'block')} | {r['lut']} | "
+            lines.append(f"| {r['board']} | {r['net']} | {r['lanes']} | {r.get('buffers', 'block')} / "
+                         f"{r.get('weights', 'rom')} | {r['lut']} | "
                          f"{lut:.0f} | {r['ff']} | {ff:.0f} | {r['bram']} / {est_bram} | "
                          f"{r.get('lutram', '-')} / {est_lutram} | {r['fmax']:.1f} | {fmax:.1f} |")
     worst = {k: f"{100 * max(abs(e) for e in v):.1f}%" for k, v in errors.items() if v}

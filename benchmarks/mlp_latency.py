@@ -102,7 +102,7 @@ def write_results(doc: dict) -> None:
         res = r["resources"]
         lines.append(f"| {r['board']} | {r['lanes']} | {r['mode']} | {r.get('weights', 'rom')} | "
                      f"{100 * r['integer_snn_accuracy']:.2f} | {res['lut']['used']} | {res['ff']['used']} | "
-                     f"{res['bram']['used']} | {res['spram']['used']} | {res['dsp']['used']} | "
+                     f"{res['bram']['used']} | {res.get('spram', {}).get('used', '-')} | {res['dsp']['used']} | "
                      f"{r['fmax_mhz']} | {r['cycles']} | {r['latency_us']} | {r['images_per_s']} |")
     (RESULTS / "mlp_latency.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
