@@ -35,7 +35,7 @@ from .hwconfig import AccelConfig, BufferRam, WeightStore
 from .hwplan import Plan, build_plan
 from .memplace import placement
 from .network import Network
-from .rtl.weightbank import spram_grid
+from .rtl.weightbank import SPRAM_WORDS, spram_grid
 from .rtl.blockmem import LOGIC_ROM_WORDS, Piece, block_words, piece_kinds, pieces, tail_in_logic
 
 def lane_pieces(plan: Plan, mem: dict | None = None) -> list[tuple[str, list[int], int, bool, bool]]:
@@ -126,6 +126,19 @@ def _piece_registers(sizes: list[int], width: int, rom: bool, family: Family) ->
                for size, kind in zip(sizes, kinds))
 
 
+def _bank_registers(plan: Plan, family: Family) -> int:
+    """Register bits at a loaded weight bank's outputs (:class:`hwgen.rtl.weightbank.WeightBank`):
+    16 per iCE40 SPRAM, else those of its pieces (:func:`_piece_registers`); 0 with weight ROMs."""
+    if not plan.loaded:
+        return 0
+    bank = plan.to_json()["memories"]["weight_bank"]
+    if family is Family.ICE40:
+        cols, rows = spram_grid(plan.lanes, plan.weight_bits, bank["depth"])
+        return cols * rows * 16
+    sizes = pieces(bank["depth"], SPRAM_WORDS)
+    return bank["width"] * _piece_registers(sizes, bank["width"], False, family)
+
+
 def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     r"""Regressors of the LUT, FF and 1/Fmax models (chosen by leave-one-out error over
     the calibration sweep, ``benchmarks/estimator.py``).
@@ -146,12 +159,13 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     cell, ``benchmarks/results/fmax_log.md``); :math:`R_{logic}`: bits of the
     weight-ROM tails in logic (all lanes); :math:`Q`: register bits of the
     memory pieces in flip-flops (all lanes, :func:`lane_pieces`,
-    :func:`_piece_registers`); :math:`b_v`: the membrane width.
+    :func:`_piece_registers`, and a loaded weight bank's, :func:`_bank_registers`); :math:`b_v`: the membrane width.
     """
     p = plan.lanes
     lanes = lane_pieces(plan)
     rom_logic = p * sum(sizes[-1] * width for _, sizes, width, _, tail in lanes if tail)
     piece_regs = p * sum(width * _piece_registers(sizes, width, rom, family) for _, sizes, width, rom, _ in lanes)
+    piece_regs += _bank_registers(plan, family)
     lutram = [(name, n) for name, kind, n in _placements(plan, family) if kind == "lutram"]
     cells = sum(n for _, n in lutram)
     lut_buffers = plan.config.buffers is BufferRam.DISTRIBUTED
