@@ -35,7 +35,7 @@ from .hwconfig import AccelConfig, BufferRam, WeightStore
 from .hwplan import Plan, build_plan
 from .memplace import placement
 from .network import Network
-from .rtl.weightbank import SPRAM_WORDS, spram_grid
+from .rtl.spram import SPRAM_BITS, SPRAM_WORDS, spram_grid
 from .rtl.blockmem import LOGIC_ROM_WORDS, Piece, block_words, piece_kinds, pieces, tail_in_logic
 
 def lane_pieces(plan: Plan, mem: dict | None = None) -> list[tuple[str, list[int], int, bool, bool]]:
@@ -85,7 +85,7 @@ def _placements(plan: Plan, family: Family) -> list[tuple[str, str, int]]:
     out = []
     for name, banks, depth, width, rom in memory_banks(plan):
         if name == "weight_bank" and family is Family.ICE40:
-            columns, rows = spram_grid(plan.lanes, plan.weight_bits, depth)
+            columns, rows = spram_grid(plan.lanes * plan.weight_bits, depth)
             out.append((name, "spram", columns * rows))
             continue
         kind, count = placement(depth, width, family, rom, lutram=lut_buffers and name == "buffers")
@@ -102,7 +102,7 @@ def bram_blocks(plan: Plan, family: Family) -> dict[str, int]:
 
 
 def spram_blocks(plan: Plan, family: Family) -> int:
-    """iCE40 ``SB_SPRAM256KA`` of a loaded weight bank (:func:`hwgen.rtl.weightbank.spram_grid`)."""
+    """iCE40 ``SB_SPRAM256KA`` of a loaded weight bank (:func:`hwgen.rtl.spram.spram_grid`)."""
     return sum(count for _, kind, count in _placements(plan, family) if kind == "spram")
 
 
@@ -133,7 +133,7 @@ def _bank_registers(plan: Plan, family: Family) -> int:
         return 0
     bank = plan.to_json()["memories"]["weight_bank"]
     if family is Family.ICE40:
-        cols, rows = spram_grid(plan.lanes, plan.weight_bits, bank["depth"])
+        cols, rows = spram_grid(plan.lanes * plan.weight_bits, bank["depth"])
         return cols * rows * 16
     sizes = pieces(bank["depth"], SPRAM_WORDS)
     return bank["width"] * _piece_registers(sizes, bank["width"], False, family)

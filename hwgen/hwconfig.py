@@ -53,6 +53,21 @@ class WeightStore(str, enum.Enum):
     LOADED = "loaded"
 
 
+class MembraneRam(str, enum.Enum):
+    """Where the membranes (and the output accumulators) live.
+
+    ``BLOCK``: one dual-port RAM per lane (block RAM), read and written in
+    the same cycle when groups stream back to back. ``SPRAM``: one
+    single-port RAM per lane (:class:`hwgen.rtl.spram.SinglePortRam`: on
+    iCE40 its 16-bit columns are ``SB_SPRAM256KA``, the rest of the word
+    block RAM); a write that meets a read waits one cycle in a register, which
+    needs every group to have at least two tokens (dense mode).
+    """
+
+    BLOCK = "block"
+    SPRAM = "spram"
+
+
 @dataclass(frozen=True)
 class AccelConfig:
     """Parameters of one generated accelerator.
@@ -70,12 +85,21 @@ class AccelConfig:
     weights : WeightStore
         Weight ROMs in the bitstream or one RAM loaded at run time (a string
         is accepted and converted).
+    membranes : MembraneRam
+        Dual-port block RAM or single-port RAM (SPRAM) per lane (a string is
+        accepted and converted).
+    cache : bool
+        Keep the first layer's current from ``t = 0`` in a per-lane cache and
+        read it back at ``t >= 1`` (one token a group) instead of recomputing
+        the layer at every step.
     """
 
     lanes: int = 1
     mode: Mode = Mode.DENSE
     buffers: BufferRam = BufferRam.BLOCK
     weights: WeightStore = WeightStore.ROM
+    membranes: MembraneRam = MembraneRam.BLOCK
+    cache: bool = True
 
     def __post_init__(self):
         if not isinstance(self.lanes, int) or isinstance(self.lanes, bool) \
@@ -96,6 +120,16 @@ class AccelConfig:
                 object.__setattr__(self, "weights", WeightStore(self.weights))
             except ValueError:
                 raise HwgenError(f"weights must be 'rom' or 'loaded', got {self.weights!r}") from None
+        if not isinstance(self.membranes, MembraneRam):
+            try:
+                object.__setattr__(self, "membranes", MembraneRam(self.membranes))
+            except ValueError:
+                raise HwgenError(f"membranes must be 'block' or 'spram', got {self.membranes!r}") from None
+        if not isinstance(self.cache, bool):
+            raise HwgenError(f"cache must be true or false, got {self.cache!r}")
+        if self.membranes is MembraneRam.SPRAM and self.mode is Mode.EVENT:
+            raise HwgenError("membranes='spram' needs mode='dense' (event-mode groups can be one token long, "
+                             "and a single-port membrane RAM needs two)")
 
     @property
     def buffer_attrs(self) -> dict:
@@ -108,4 +142,8 @@ class AccelConfig:
             doc["buffers"] = self.buffers.value
         if self.weights is not WeightStore.ROM:
             doc["weights"] = self.weights.value
+        if self.membranes is not MembraneRam.BLOCK:
+            doc["membranes"] = self.membranes.value
+        if not self.cache:
+            doc["cache"] = False
         return doc

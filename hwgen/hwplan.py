@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .fixedpoint import input_range, signed_range, width_for
-from .hwconfig import AccelConfig, Mode, WeightStore
+from .errors import HwgenError
+from .hwconfig import AccelConfig, MembraneRam, Mode, WeightStore
 from .network import Layer, Network, Op
 
 
@@ -191,6 +192,11 @@ class Plan:
         """Whether the weights are loaded at run time (``AccelConfig.weights``)."""
         return self.config.weights is WeightStore.LOADED
 
+    @property
+    def single_port(self) -> bool:
+        """Whether the membranes are single-port RAMs (``AccelConfig.membranes``)."""
+        return self.config.membranes is MembraneRam.SPRAM
+
     def weight_words(self) -> list[int]:
         r"""The words of the loaded weight bank (:mod:`hwgen.rtl.weightbank`), in address order:
         word :math:`a = \sum_i (w_{i,a} \bmod 2^{b_w}) \, 2^{i b_w}` over the lanes :math:`i`."""
@@ -214,7 +220,8 @@ class Plan:
                 "weight_rom": {"banks": 0 if self.loaded else p, "depth": depth, "width": self.weight_bits},
                 "weight_bank": {"banks": int(self.loaded), "depth": depth, "width": p * self.weight_bits},
                 "bias_rom": {"banks": p, "depth": int(self.biases.shape[1]), "width": self.acc_bits},
-                "membrane_ram": {"banks": p, "depth": self.mem_depth, "width": self.mem_bits},
+                "membrane_ram": {"banks": p, "depth": self.mem_depth, "width": self.mem_bits,
+                                 "single_port": self.single_port},
                 "cache_ram": {"banks": p if self.cache_depth else 0, "depth": self.cache_depth,
                               "width": self.cache_bits},
                 "buffers": [{"banks": p, "depth": d, "width": self.value_bits} for d in self.buffer_depth],
@@ -245,6 +252,24 @@ def _row_bounds(weight: np.ndarray, bias, lo: int, hi: int) -> tuple[int, int]:
     pos = np.maximum(w * lo, w * hi).sum(axis=1)
     b = np.zeros(len(w), dtype=object) if bias is None else bias.astype(object)
     return int(min(0, min(neg + np.minimum(b, 0)))), int(max(0, max(pos + np.maximum(b, 0))))
+
+
+def min_group_tokens(q: Pass) -> int:
+    """Fewest tokens of a group of the dense pass ``q``: :math:`C_{in}` times the fewest valid
+    taps over the output positions it visits (:mod:`sim.cycles`)."""
+    w = q.walk
+    return int(q.channels * w.valid_taps()[:w.qh * w.pkh, :w.qw * w.pkw].min())
+
+
+def _check_single_port(layers: list[Layer], passes: list[Pass]) -> None:
+    """Single-port membranes (:class:`hwgen.rtl.spram.SinglePortRam`) need two tokens a group."""
+    for q in passes:
+        if q.kind is Kind.CACHED:
+            raise HwgenError(f"layer {q.layer} ({layers[q.layer].op.value}): the cached current is read one "
+                             "token a group; membranes='spram' needs two or more per group; use cache=False")
+        if q.kind is Kind.CONV and (n := min_group_tokens(q)) < 2:
+            raise HwgenError(f"layer {q.layer} ({layers[q.layer].op.value}): a group of {n} token; "
+                             "membranes='spram' needs two or more per group; use membranes='block'")
 
 
 def build_plan(network: Network, config: AccelConfig) -> Plan:
@@ -313,7 +338,7 @@ def build_plan(network: Network, config: AccelConfig) -> Plan:
         if neuron:
             common.update(threshold=neuron.threshold, burst=neuron.burst, v_init=neuron.v_init)
             bursts.append(neuron.burst)
-        cached = i == 0 and steps > 1
+        cached = i == 0 and steps > 1 and config.cache
         if cached:
             cache_depth, cache_bits = groups * walk.oh * walk.ow, width_for(a_lo, a_hi)
         for timestep_list, t0 in ((first, True), (rest, False)):
@@ -343,6 +368,8 @@ def build_plan(network: Network, config: AccelConfig) -> Plan:
         tensors.append(Tensor(out_shape3, 0, neuron.burst * pk[0] * pk[1]))
         buf_of.append(dst)
         i += 2 if fused else 1
+    if config.membranes is MembraneRam.SPRAM:
+        _check_single_port(layers, first + rest)
     p_depth = [0, 0, 0]
     for tensor, buf in zip(tensors, buf_of):
         c, h, w = tensor.shape

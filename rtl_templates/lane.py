@@ -42,6 +42,7 @@ from amaranth.lib.wiring import In, Out
 from .blockmem import BlockedMemory, block_words
 from .fire import FireUnit
 from .multiply import multiply
+from .spram import SinglePortRam
 
 
 class NeuronLane(wiring.Component):
@@ -62,6 +63,10 @@ class NeuronLane(wiring.Component):
     fire_bits : int, optional
         Width of the fire unit's subtraction (``FireUnit.sub_bits``; default
         the membrane width).
+    single_port : bool
+        Membranes in a :class:`.spram.SinglePortRam` (read on a group's last
+        token, written back when the port is free) instead of a dual-port
+        :class:`.blockmem.BlockedMemory`; groups must have two tokens or more.
     piece_words : int, optional
         Words per memory piece (default :func:`.blockmem.block_words` of each
         memory's width; tests pass a few words to exercise the pieces).
@@ -87,7 +92,8 @@ class NeuronLane(wiring.Component):
     """
 
     def __init__(self, *, value_bits, weight_bits, acc_bits, mem_bits, max_burst,
-                 weights, biases, mem_depth, cache_depth=0, cache_bits=2, piece_words=None, fire_bits=None):
+                 weights, biases, mem_depth, cache_depth=0, cache_bits=2, piece_words=None, fire_bits=None,
+                 single_port=False):
         for name, bits in (("value_bits", value_bits), ("weight_bits", weight_bits),
                            ("acc_bits", acc_bits), ("mem_bits", mem_bits)):
             if bits < 2:
@@ -98,7 +104,7 @@ class NeuronLane(wiring.Component):
         self.weights = [0] if weights is None else [int(w) for w in weights] or [0]
         self.biases = [int(b) for b in biases] or [0]
         self.mem_depth, self.cache_depth = max(1, mem_depth), cache_depth
-        self.piece_words, self.fire_bits = piece_words, fire_bits
+        self.piece_words, self.fire_bits, self.single_port = piece_words, fire_bits, single_port
         self.v_bits = max(mem_bits, acc_bits, cache_bits) + 2
         weight_port = {"weight": In(signed(weight_bits))} if self.external_weight \
             else {"waddr": In(range(len(self.weights)))}
@@ -142,8 +148,11 @@ class NeuronLane(wiring.Component):
                                                      init=self.weights, words=self._words(self.weight_bits))
             m.d.comb += wrom.read_addr.eq(self.waddr)
             weight_in = wrom.read_data
-        m.submodules.vram = vram = BlockedMemory(signed(self.mem_bits), self.mem_depth, words=self._words(self.mem_bits),
-                                                 writable=True)
+        if self.single_port:
+            m.submodules.vram = vram = SinglePortRam(signed(self.mem_bits), self.mem_depth)
+        else:
+            m.submodules.vram = vram = BlockedMemory(signed(self.mem_bits), self.mem_depth,
+                                                     words=self._words(self.mem_bits), writable=True)
         brom = Memory(shape=signed(self.acc_bits), depth=len(self.biases), init=self.biases)
         m.submodules.brom = brom
         b_rd = brom.read_port()
@@ -178,6 +187,8 @@ class NeuronLane(wiring.Component):
         with m.If(s5["valid"]):
             m.d.sync += acc.eq(acc_next)
         m.d.comb += vram.read_addr.eq(Mux(self.ext_en, self.ext_addr, s5["naddr"]))
+        if self.single_port:            # only a group's last token needs its membrane
+            m.d.comb += vram.read_en.eq(self.ext_en | (s5["valid"] & s5["last"]))
         s6 = delay(s5, "s6", ("naddr", "pool_first", "pool_last"))
         s6.update(delay({"valid": s5["valid"] & s5["last"], "sum": acc_next}, "s6"))
         # a+7: the membrane (and cache) words into registers; a+8: U = V + I (or the cached I).

@@ -106,7 +106,7 @@ class Accelerator(wiring.Component):
                               weights=None if self.loaded else plan.weights[lane_index].tolist(),
                               biases=plan.biases[lane_index].tolist(),
                               mem_depth=plan.mem_depth, cache_depth=plan.cache_depth, cache_bits=plan.cache_bits,
-                              fire_bits=plan.fire_bits)
+                              fire_bits=plan.fire_bits, single_port=plan.single_port)
             m.submodules[f"lane{lane_index}"] = lane
             lanes.append(lane)
         # Buffers 0 (image), 1, 2 (ping-pong) share one memory per bank, at plan.buffer_base

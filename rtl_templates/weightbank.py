@@ -19,19 +19,12 @@ data at :math:`c + 1` into a register, ``read_data`` from the registers at
 """
 from __future__ import annotations
 
-from amaranth import Array, Cat, ClockSignal, Const, Instance, Module, Mux, Signal
+from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .blockmem import BlockedMemory
-
-#: Geometry of one iCE40 SPRAM (``SB_SPRAM256KA``).
-SPRAM_WORDS, SPRAM_BITS = 16384, 16
-
-
-def spram_grid(lanes: int, weight_bits: int, depth: int) -> tuple[int, int]:
-    """``(columns, rows)`` of SPRAMs holding ``depth`` words of ``lanes * weight_bits`` bits."""
-    return -(-lanes * weight_bits // SPRAM_BITS), -(-max(1, depth) // SPRAM_WORDS)
+from .spram import SPRAM_WORDS, is_ice40, spram_array
 
 
 class WeightBank(wiring.Component):
@@ -70,43 +63,16 @@ class WeightBank(wiring.Component):
         counter = Signal(range(self.depth), name="load_addr")
         with m.If(self.write_en):
             m.d.sync += counter.eq(next_address(counter, self.depth))
-        if str(getattr(platform, "family", "")).lower() == "ice40":     # amaranth-boards: "iCE40"
-            self._spram(m, counter)
+        if is_ice40(platform):
+            addr = Mux(self.write_en, counter, self.read_addr)
+            m.d.comb += self.read_data.eq(spram_array(m, "spram", addr, self.write_en, self.write_data,
+                                                      self.width, self.depth))
         else:
             m.submodules.mem = mem = BlockedMemory(self.width, self.depth, words=SPRAM_WORDS, writable=True)
             m.d.comb += [mem.write_addr.eq(counter), mem.write_data.eq(self.write_data),
                          mem.write_en.eq(self.write_en), mem.read_addr.eq(self.read_addr),
                          self.read_data.eq(mem.read_data)]
         return m
-
-    def _spram(self, m: Module, counter: Signal) -> None:
-        """The SPRAM grid: one shared address (the counter while writing), row-registered outputs."""
-        cols, rows = spram_grid(self.lanes, self.weight_bits, self.depth)
-        low = (SPRAM_WORDS - 1).bit_length()
-        addr = Signal(max(len(self.read_addr), low + 1), name="spram_addr")
-        m.d.comb += addr.eq(Mux(self.write_en, counter, self.read_addr))
-        data_in = Cat(self.write_data, Const(0, cols * SPRAM_BITS - self.width))
-        outs = []
-        for r in range(rows):
-            here = (addr[low:] == r) if rows > 1 else Const(1)
-            row_q = []
-            for c in range(cols):
-                dout, q = Signal(SPRAM_BITS, name=f"spram{r}_{c}_dout"), Signal(SPRAM_BITS, name=f"spram{r}_{c}_q")
-                m.submodules[f"spram{r}_{c}"] = Instance(
-                    "SB_SPRAM256KA",
-                    i_ADDRESS=addr[:low], i_DATAIN=data_in[c * SPRAM_BITS:(c + 1) * SPRAM_BITS],
-                    i_MASKWREN=Const(0b1111, 4), i_WREN=self.write_en & here, i_CHIPSELECT=Const(1),
-                    i_CLOCK=ClockSignal("sync"), i_STANDBY=Const(0), i_SLEEP=Const(0), i_POWEROFF=Const(1),
-                    o_DATAOUT=dout)
-                m.d.sync += q.eq(dout)
-                row_q.append(q)
-            outs.append(Cat(*row_q)[:self.width])
-        if rows == 1:
-            m.d.comb += self.read_data.eq(outs[0])
-            return
-        sel_read, sel = Signal(range(rows), name="row_read"), Signal(range(rows), name="row")
-        m.d.sync += [sel_read.eq(addr[low:]), sel.eq(sel_read)]
-        m.d.comb += self.read_data.eq(Array(outs)[sel])
 
 
 def next_address(counter: Signal, depth: int):

@@ -307,12 +307,13 @@ def test_loaded_weight_bank_is_a_grid_of_ice40_sprams(tmp_path):
 
     from amaranth.back import rtlil
 
-    from hwgen.rtl.weightbank import WeightBank, spram_grid
+    from hwgen.rtl.spram import spram_grid
+    from hwgen.rtl.weightbank import WeightBank
 
     class Ice40:
         family = "iCE40"                   # as amaranth's LatticePlatform spells it
 
-    assert spram_grid(3, 8, 20000) == (2, 2)
+    assert spram_grid(3 * 8, 20000) == (2, 2)
     env = toolchain_env()
     for platform, sprams in ((Ice40(), 4), (None, 0)):
         bank = WeightBank(3, 8, 20000)

@@ -40,6 +40,16 @@ def test_loaded_weights(lanes, mode):
     check(network, AccelConfig(lanes, mode, weights="loaded"), images(1, 2, 8))
 
 
+@pytest.mark.parametrize("lanes,weights", [(2, "loaded"), (3, "rom")])
+def test_single_port_membranes(lanes, weights):
+    """Membranes in single-port RAMs, the first layer recomputed at every step (no cache): same
+    logits and cycles. With burst 1 a group's write-back comes 6 cycles after its read, so a
+    6-tap edge group of the 1-channel 3x3 conv after a 4-tap corner one makes them meet (the
+    write waits a cycle)."""
+    network = demo_like(1, size=8, channels=(3, 4), hidden=5, classes=3, timesteps=3, burst=1)
+    check(network, AccelConfig(lanes, weights=weights, membranes="spram", cache=False), images(1, 2, 8))
+
+
 # Seeds of tests/netgen.py covering pools (stand-alone, overlapping, padded, on pixels),
 # stride, padding, conv output layers, 1-D inputs, signed inputs, T = 1.
 SEEDS = [0, 5, 9, 12, 13, 23, 30, 41]
@@ -95,3 +105,24 @@ def test_image_channels_spread_over_banks(lanes):
     for network in (plain, pooled):
         x = rng.integers(0, 16, (2, *network.input.shape))
         check(network, AccelConfig(lanes), x)
+
+
+def test_single_port_membranes_need_two_tokens_a_group():
+    """Event mode, the cached first layer (one token a group) and a linear layer of one input
+    are refused, naming the layer."""
+    from hwgen.errors import HwgenError
+    from hwgen.hwplan import build_plan
+
+    network = demo_like(1, size=8, channels=(3, 4), hidden=5, classes=3, timesteps=3, burst=1)
+    with pytest.raises(HwgenError, match="needs mode='dense'"):
+        AccelConfig(2, "event", membranes="spram", cache=False)
+    with pytest.raises(HwgenError, match="layer 0 .*cache=False"):
+        build_plan(network, AccelConfig(2, membranes="spram"))
+    build_plan(network, AccelConfig(2, membranes="spram", cache=False))
+    from hwgen.network import InputSpec, Layer, Network, Op
+
+    one_input = Network(2, InputSpec((1,), 8, False),
+                        (Layer("out", Op.LINEAR, weight=np.ones((3, 1), dtype=np.int64), acc_bits=32),))
+    build_plan(one_input, AccelConfig(1, membranes="block"))
+    with pytest.raises(HwgenError, match="layer 0 .*a group of 1 token"):
+        build_plan(one_input, AccelConfig(1, membranes="spram", cache=False))
