@@ -85,6 +85,8 @@ class BuildReport:
     nextpnr_utilisation: dict = field(default_factory=dict)
     buffers: str = "block"
     weights: str = "rom"
+    membranes: str = "block"
+    cache: bool = True
 
     def to_json(self) -> dict:
         return {"format": "hwgen-build/1", **asdict(self)}
@@ -188,7 +190,7 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
     platform = board.make_platform()
     report = BuildReport(board.name, platform.device, config.lanes, config.mode.value, fits=False,
                          target_mhz=board.target_mhz, buffers=config.buffers.value,
-                         weights=config.weights.value)
+                         weights=config.weights.value, membranes=config.membranes.value, cache=config.cache)
     report.cycles, report.cycles_basis = _cycles(network, config, inputs)
     work = out_dir / "build"
     if work.exists():

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .cli import JsonOpt, NetDir, QuietOpt, app, finish, load_inputs
-from .cli_hw import Lanes, ModeOpt, _config
+from .cli_hw import CacheOpt, Lanes, ModeOpt, _config
 
 BoardOpt = typer.Option(..., "--board", "-b", help="board name (hwgen boards lists them)")
 BuffersOpt = typer.Option("auto", "--buffers", help="spike buffers in block | distributed RAM; auto: "
@@ -23,19 +23,30 @@ BoardWeightsOpt = typer.Option("auto", "--weights", help="rom | loaded (SPRAM th
                                                          "loaded when the weight ROMs overflow block RAM")
 
 
-def _board_config(network, board, lanes: int, mode: str, buffers: str, weights: str = "auto"):
-    """The accelerator config for ``board``: ``auto`` asks :func:`hwgen.estimate.fit_buffers`
-    (``--buffers``) and :func:`hwgen.estimate.fit_weights` (``--weights``)."""
+BoardMembranesOpt = typer.Option("auto", "--membranes", help="block | spram (single-port, iCE40, dense); auto: "
+                                                             "spram, cache off, when block RAM still overflows")
+
+
+def _board_config(network, board, lanes: int, mode: str, buffers: str, weights: str = "auto",
+                  membranes: str = "auto", cache: str = "auto"):
+    """The accelerator config for ``board``: ``auto`` asks :func:`hwgen.estimate.fit_weights`
+    (``--weights``), :func:`hwgen.estimate.fit_membranes` (``--membranes``, with ``--cache``
+    auto or off) and :func:`hwgen.estimate.fit_buffers` (``--buffers``), in that order."""
     from .errors import HwgenError
-    from .estimate import fit_buffers, fit_weights
+    from .estimate import fit_buffers, fit_membranes, fit_weights
 
     if buffers not in ("auto", "block", "distributed"):
         raise HwgenError(f"--buffers must be auto, block or distributed, got {buffers!r}")
     if weights not in ("auto", "rom", "loaded"):
         raise HwgenError(f"--weights must be auto, rom or loaded, got {weights!r}")
-    config = _config(lanes, mode, "rom" if weights == "auto" else weights)
+    if membranes not in ("auto", "block", "spram"):
+        raise HwgenError(f"--membranes must be auto, block or spram, got {membranes!r}")
+    config = _config(lanes, mode, "rom" if weights == "auto" else weights,
+                     "block" if membranes == "auto" else membranes, cache)
     if weights == "auto":
         config = fit_weights(network, board, config)
+    if membranes == "auto" and cache != "on":
+        config = fit_membranes(network, board, config)
     if buffers == "auto":
         return fit_buffers(network, board, config)
     return dataclasses.replace(config, buffers=buffers)
@@ -69,8 +80,8 @@ def build(net_dir: Path = NetDir, board: str = BoardOpt,
           output: Path = typer.Option(Path("out/build"), "--output", "-o", help="folder for bitstream + report"),
           lanes: int = Lanes, mode: str = ModeOpt,
           input: Optional[Path] = typer.Option(None, "--input", "-i", help="sample images .npy for the cycle count"),
-          buffers: str = BuffersOpt, weights: str = BoardWeightsOpt,
-          as_json: bool = typer.Option(False, "--json", help="print the report as JSON only"),
+          buffers: str = BuffersOpt, weights: str = BoardWeightsOpt, membranes: str = BoardMembranesOpt,
+          cache: str = CacheOpt, as_json: bool = typer.Option(False, "--json", help="print the report as JSON only"),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display")):
     """Synthesize, place and route with the open flow (YoWASP); write the bitstream and a resource/Fmax report.
 
@@ -82,7 +93,7 @@ def build(net_dir: Path = NetDir, board: str = BoardOpt,
     from .netfile import load
 
     network, spec = load(net_dir), load_board(board)
-    config = _board_config(network, spec, lanes, mode, buffers, weights)
+    config = _board_config(network, spec, lanes, mode, buffers, weights, membranes, cache)
     x = load_inputs(input) if input is not None else None
     console = Console(stderr=True, quiet=quiet or as_json)
     started = time.monotonic()
@@ -122,15 +133,16 @@ def _print_report(report, as_json: bool) -> None:
 def estimate(net_dir: Path = NetDir, board: str = BoardOpt, lanes: int = Lanes, mode: str = ModeOpt,
              input: Optional[Path] = typer.Option(None, "--input", "-i",
                                                   help="sample images .npy for spike activity and cycles"),
-             buffers: str = BuffersOpt, weights: str = BoardWeightsOpt,
-             as_json: bool = typer.Option(False, "--json", help="print the estimate as JSON only")):
+             buffers: str = BuffersOpt, weights: str = BoardWeightsOpt, membranes: str = BoardMembranesOpt,
+             cache: str = CacheOpt, as_json: bool = typer.Option(False, "--json", help="print the estimate as JSON only")):
     """Instant estimate, no synthesis: resources, cycles, latency, images/s, energy (SNN vs ANN)."""
     from .boards import load_board
     from .estimate import estimate as run_estimate
     from .netfile import load
 
     x, network, spec = load_inputs(input) if input is not None else None, load(net_dir), load_board(board)
-    est = run_estimate(network, spec, _board_config(network, spec, lanes, mode, buffers, weights), x)
+    est = run_estimate(network, spec, _board_config(network, spec, lanes, mode, buffers, weights, membranes, cache),
+                       x)
     if as_json:
         typer.echo(json.dumps(est.to_json(), indent=1))
         return
@@ -163,6 +175,7 @@ def board_run(net_dir: Path = NetDir, board: str = BoardOpt,
               port: str = typer.Option(..., "--port", help="serial port, e.g. /dev/ttyUSB1"),
               input: Path = typer.Option(..., "--input", "-i", help="images .npy, [N, *input.shape]"),
               lanes: int = Lanes, mode: str = ModeOpt, weights: str = BoardWeightsOpt,
+              membranes: str = BoardMembranesOpt, cache: str = CacheOpt,
               timeout: float = typer.Option(10.0, help="seconds to wait for each reply"),
               report: Optional[Path] = typer.Option(None, "--report", help="write the JSON result here"),
               as_json: bool = JsonOpt, quiet: bool = QuietOpt):
@@ -173,7 +186,7 @@ def board_run(net_dir: Path = NetDir, board: str = BoardOpt,
     from .progress import count_bar, stderr_console
 
     network, spec, x = load(net_dir), load_board(board), load_inputs(input)
-    config = _board_config(network, spec, lanes, mode, "auto", weights)   # as hwgen build chose
+    config = _board_config(network, spec, lanes, mode, "auto", weights, membranes, cache)   # as hwgen build chose
     link = open_serial(port, spec.baud, timeout)
     with link, count_bar(stderr_console(quiet or as_json), "board: images", len(x)) as update:
         result = run_on_board(network, spec, config, x, link, on_image=lambda i: update(i + 1))

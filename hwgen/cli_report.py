@@ -50,7 +50,10 @@ def report(net_dir: Path = NetDir,
     spec = load_board(board)
     buffers = built.get("buffers", buffers) if built and buffers == "auto" else buffers
     weights = built.get("weights", weights) if built and weights == "auto" else weights
-    sections = collect(network, net_dir, x, y, spec, _board_config(network, spec, lanes, mode, buffers, weights),
+    membranes = built.get("membranes", "auto") if built else "auto"
+    cache = ("on" if built.get("cache", True) else "off") if built else "auto"
+    config = _board_config(network, spec, lanes, mode, buffers, weights, membranes, cache)
+    sections = collect(network, net_dir, x, y, spec, config,
                        built, _json(verify_report))
     written = write_report(sections, f"hwgen report: {net_dir}", output or here)
     typer.echo(json.dumps({k: str(v) for k, v in written.items()}))

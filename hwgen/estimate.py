@@ -31,7 +31,7 @@ import numpy as np
 from .boards import Board, Family
 from .energy import Energy, energy
 from .errors import HwgenError
-from .hwconfig import AccelConfig, BufferRam, WeightStore
+from .hwconfig import AccelConfig, BufferRam, MembraneRam, Mode, WeightStore
 from .hwplan import Plan, build_plan
 from .memplace import placement
 from .network import Network
@@ -46,7 +46,7 @@ def lane_pieces(plan: Plan, mem: dict | None = None) -> list[tuple[str, list[int
     out = []
     for name, rom in (("weight_rom", True), ("membrane_ram", False), ("cache_ram", False)):
         m = mem[name]
-        if m["banks"]:
+        if m["banks"] and not m.get("single_port"):
             words = block_words(m["width"])
             sizes = pieces(m["depth"], words)
             out.append((name, sizes, m["width"], rom, tail_in_logic(sizes, words, rom)))
@@ -72,6 +72,9 @@ def memory_banks(plan: Plan) -> list[tuple[str, int, int, int, bool]]:
     bank = mem["weight_bank"]
     if bank["banks"]:
         out.append(("weight_bank", 1, bank["depth"], bank["width"], False))
+    vram = mem["membrane_ram"]
+    if vram["single_port"]:
+        out.append(("membrane_ram", vram["banks"], vram["depth"], vram["width"], False))
     events = mem["event_list"]
     if events["depth"]:
         out.append(("event_list", 1, events["depth"], plan.index_bits + plan.value_bits, False))
@@ -88,6 +91,13 @@ def _placements(plan: Plan, family: Family) -> list[tuple[str, str, int]]:
             columns, rows = spram_grid(plan.lanes * plan.weight_bits, depth)
             out.append((name, "spram", columns * rows))
             continue
+        if name == "membrane_ram" and plan.single_port and family is Family.ICE40:
+            # hwgen.rtl.spram.SinglePortRam: full 16-bit columns in SPRAM, the rest in EBR
+            columns, rows = spram_grid(width // SPRAM_BITS * SPRAM_BITS, depth)
+            out.append((name, "spram", banks * columns * rows * (width >= SPRAM_BITS)))
+            width %= SPRAM_BITS
+            if not width:
+                continue
         kind, count = placement(depth, width, family, rom, lutram=lut_buffers and name == "buffers")
         out.append((name, kind, banks * count))
     return out
@@ -102,7 +112,8 @@ def bram_blocks(plan: Plan, family: Family) -> dict[str, int]:
 
 
 def spram_blocks(plan: Plan, family: Family) -> int:
-    """iCE40 ``SB_SPRAM256KA`` of a loaded weight bank (:func:`hwgen.rtl.spram.spram_grid`)."""
+    """iCE40 ``SB_SPRAM256KA`` of a loaded weight bank and of single-port membranes
+    (:func:`hwgen.rtl.spram.spram_grid`)."""
     return sum(count for _, kind, count in _placements(plan, family) if kind == "spram")
 
 
@@ -128,15 +139,17 @@ def _piece_registers(sizes: list[int], width: int, rom: bool, family: Family) ->
 
 def _bank_registers(plan: Plan, family: Family) -> int:
     """Register bits at a loaded weight bank's outputs (:class:`hwgen.rtl.weightbank.WeightBank`):
-    16 per iCE40 SPRAM, else those of its pieces (:func:`_piece_registers`); 0 with weight ROMs."""
+    16 per iCE40 SPRAM, else those of its pieces (:func:`_piece_registers`); 0 with weight ROMs;
+    plus single-port membranes' (:class:`hwgen.rtl.spram.SinglePortRam`): a word per lane."""
+    regs = plan.lanes * plan.mem_bits if plan.single_port else 0
     if not plan.loaded:
-        return 0
+        return regs
     bank = plan.to_json()["memories"]["weight_bank"]
     if family is Family.ICE40:
         cols, rows = spram_grid(plan.lanes * plan.weight_bits, bank["depth"])
-        return cols * rows * 16
+        return regs + cols * rows * SPRAM_BITS
     sizes = pieces(bank["depth"], SPRAM_WORDS)
-    return bank["width"] * _piece_registers(sizes, bank["width"], False, family)
+    return regs + bank["width"] * _piece_registers(sizes, bank["width"], False, family)
 
 
 def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
@@ -198,6 +211,8 @@ class Estimate:
     activity_basis: str = ""
     buffers: str = "block"
     weights: str = "rom"
+    membranes: str = "block"
+    cache: bool = True
 
     def to_json(self) -> dict:
         return {"format": "hwgen-estimate/1", **asdict(self)}
@@ -234,7 +249,8 @@ def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.nda
            "dsp": {"used": dsp_count(plan, fam), "available": cap.dsp}}
     est = Estimate(board.name, config.lanes, config.mode.value, res, brams,
                    fits=all(r["used"] <= r["available"] for r in res.values()), fmax_mhz=fmax,
-                   buffers=config.buffers.value, weights=config.weights.value)
+                   buffers=config.buffers.value, weights=config.weights.value,
+                   membranes=config.membranes.value, cache=config.cache)
     est.cycles, est.cycles_basis = _cycles(network, config, inputs)
     est.latency_us = round(est.cycles / fmax, 2)
     est.images_per_s = round(fmax * 1e6 / est.cycles, 1)
@@ -256,6 +272,9 @@ def check_config(board: Board, config: AccelConfig) -> None:
     if config.weights is WeightStore.LOADED and board.family is not Family.ICE40:
         raise HwgenError(f"weights='loaded' keeps the weights in SPRAM, which {board.name} "
                          f"({board.family.value}) does not have; use rom")
+    if config.membranes is MembraneRam.SPRAM and board.family is not Family.ICE40:
+        raise HwgenError(f"membranes='spram' keeps the membranes in SPRAM, which {board.name} "
+                         f"({board.family.value}) does not have; use block")
     if config.buffers is BufferRam.DISTRIBUTED and board.family is not Family.ECP5:
         raise HwgenError(f"buffers='distributed' needs LUT RAM, which {board.name} ({board.family.value}) "
                          f"does not have; use block")
@@ -286,3 +305,21 @@ def fit_weights(network: Network, board: Board, config: AccelConfig) -> AccelCon
     if spram_blocks(plan, board.family) > board.capacity.spram:
         return config
     return loaded
+
+
+def fit_membranes(network: Network, board: Board, config: AccelConfig) -> AccelConfig:
+    """``config`` with the membranes moved to single-port SPRAM and the first-layer cache
+    dropped when block RAM would overflow and the SPRAM has room (iCE40, dense mode; else
+    unchanged). Call it after :func:`fit_weights`: weights go to SPRAM first."""
+    import dataclasses
+
+    if board.family is not Family.ICE40 or config.membranes is MembraneRam.SPRAM or config.mode is not Mode.DENSE:
+        return config
+    if sum(bram_blocks(build_plan(network, config), board.family).values()) <= board.capacity.bram:
+        return config
+    moved = dataclasses.replace(config, membranes=MembraneRam.SPRAM, cache=False)
+    try:
+        plan = build_plan(network, moved)
+    except HwgenError:                      # a group of one token: the membranes stay where they are
+        return config
+    return moved if spram_blocks(plan, board.family) <= board.capacity.spram else config

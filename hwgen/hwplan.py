@@ -266,7 +266,8 @@ def _check_single_port(layers: list[Layer], passes: list[Pass]) -> None:
     for q in passes:
         if q.kind is Kind.CACHED:
             raise HwgenError(f"layer {q.layer} ({layers[q.layer].op.value}): the cached current is read one "
-                             "token a group; membranes='spram' needs two or more per group; use cache=False")
+                             "token a group; membranes='spram' needs two or more per group: turn the cache off "
+                             "(cache=False, --cache off)")
         if q.kind is Kind.CONV and (n := min_group_tokens(q)) < 2:
             raise HwgenError(f"layer {q.layer} ({layers[q.layer].op.value}): a group of {n} token; "
                              "membranes='spram' needs two or more per group; use membranes='block'")

