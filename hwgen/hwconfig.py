@@ -136,6 +136,11 @@ class AccelConfig:
         """Memory attributes of the spike buffers (for :class:`amaranth.lib.memory.Memory`)."""
         return {"ram_style": "distributed"} if self.buffers is BufferRam.DISTRIBUTED else {}
 
+    def describe(self) -> str:
+        """``P=2 dense, weights loaded, membranes spram, no cache`` (the non-default choices)."""
+        extra = [f"{k} {v}" for k, v in self.to_json().items() if k not in ("lanes", "mode", "cache")]
+        return ", ".join([f"P={self.lanes} {self.mode.value}", *extra, *([] if self.cache else ["no cache"])])
+
     def to_json(self) -> dict:
         doc = {"lanes": self.lanes, "mode": self.mode.value}
         if self.buffers is not BufferRam.BLOCK:

@@ -112,6 +112,7 @@ def hardware_sections(network: Network, board: Board, config: AccelConfig, image
     """Resources vs capacity (estimate, and the build when there is one), latency, energy."""
     est = estimate(network, board, config, images)
     cmd = f"hwgen estimate NET --board {board.name} --lanes {config.lanes} --mode {config.mode.value} --input X.npy"
+    memories = f"Memories: {config.describe()}. " if config.to_json().keys() - {"lanes", "mode"} else ""
     built = (build_report or {}).get("resources", {})
     built_on = f"built on {build_report.get('board', '?')}" if built else "built"
     res_table = [["resource", "estimate", built_on, "available"]]
@@ -133,8 +134,10 @@ def hardware_sections(network: Network, board: Board, config: AccelConfig, image
               ["latency us", f"{est.latency_us:.1f}", str((build_report or {}).get("latency_us", "-"))],
               ["images / s", f"{est.images_per_s:.0f}", str((build_report or {}).get("images_per_s", "-"))]]
     sections = [Section(f"Resources on {board.title}, P={config.lanes} {config.mode.value}",
-                        cmd + (f"; hwgen build NET --board {board.name} --lanes {config.lanes}" if built else ""),
-                        "" if est.fits else "The estimate does not fit this device.", res_table, _png(fig)),
+                        cmd + (f"; hwgen build NET --board {board.name} --lanes {config.lanes} "
+                               f"--mode {config.mode.value}" if built else ""),
+                        memories + ("" if est.fits else "The estimate does not fit this device."),
+                        res_table, _png(fig)),
                 Section("Latency and throughput", cmd, est.cycles_basis, timing)]
     e = est.energy
     fig, ax = _figure(5, 2.8)
@@ -168,8 +171,10 @@ def verification_section(doc: dict) -> Section:
     cycles = doc.get("cycles") or []
     table = [["images", "logit mismatches", "cycle mismatches", "cycles min..max"],
              [str(doc.get("images")), str(mism), str(cyc), f"{min(cycles)}..{max(cycles)}" if cycles else "-"]]
+    design_args = "".join(f" --{key} {doc[key]}" for key in ("lanes", "mode", "weights", "membranes") if key in doc)
+    design_args += " --cache off" if doc.get("cache") is False else ""
     return Section("Verification: generated Verilog vs golden model",
-                   f"hwgen verify NET --input X.npy --sim {doc.get('simulator', 'icarus')} --report R.json",
+                   f"hwgen verify NET --input X.npy --sim {doc.get('simulator', 'icarus')}{design_args} --report R.json",
                    "Every logit and every start-to-done cycle count compared exactly: "
                    + ("all equal." if ok else "MISMATCHES (see the report file).")
                    + (f" Reused result of identical network, Verilog, images and bench (sha256 "

@@ -147,6 +147,10 @@ def test_fit_membranes_puts_the_demo_cnn_on_the_icebreaker():
     assert estimate(net, ice40, moved).fits and not estimate(net, ice40, loaded).fits
     four = fit_weights(net, ice40, AccelConfig(4))
     assert fit_membranes(net, ice40, four) == four
+    from hwgen.estimate import fit_board                      # what hwgen demo builds: the most lanes that fit
+
+    assert fit_board(net, ice40, AccelConfig(16, "event")) == moved
+    assert fit_board(net, load_board("ulx3s-85f"), AccelConfig(4, "event")) == AccelConfig(4, "event")
     assert fit_membranes(net, ice40, AccelConfig(2, "event", weights="loaded")).membranes.value == "block"
     ecp5 = load_board("ulx3s-25f")
     assert fit_membranes(net, ecp5, AccelConfig(2)) == AccelConfig(2)
