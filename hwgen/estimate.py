@@ -331,7 +331,7 @@ def fit_membranes(network: Network, board: Board, config: AccelConfig) -> AccelC
 
 
 def fit_board(network: Network, board: Board, config: AccelConfig) -> AccelConfig:
-    """The design ``hwgen demo`` builds: the most lanes :math:`P \le` ``config.lanes`` (halving),
+    r"""The design ``hwgen demo`` builds: the most lanes :math:`P \le` ``config.lanes`` (halving),
     in ``config.mode`` and then in dense mode, whose estimate fits ``board``, with the memories
     placed by :func:`fit_weights`, :func:`fit_membranes` and :func:`fit_buffers`; if none fits,
     ``config`` with its memories placed so."""
