@@ -13,6 +13,7 @@ is reported as is.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -32,6 +33,7 @@ NETS = {
     "tiny": lambda: demo_like(0, size=8, channels=(2, 4), hidden=8),
     "small": lambda: demo_like(1, size=12, channels=(4, 8), hidden=16),
     "demo-shape": lambda: demo_like(2),
+    "demo-20": lambda: _narrow(demo_like(2), 20),
 }
 SWEEP = [("icebreaker", "tiny", 1), ("icebreaker", "tiny", 2), ("icebreaker", "tiny", 4),
          ("icebreaker", "small", 1), ("icebreaker", "small", 2),
@@ -39,23 +41,36 @@ SWEEP = [("icebreaker", "tiny", 1), ("icebreaker", "tiny", 2), ("icebreaker", "t
          ("ulx3s-25f", "small", 16), ("ulx3s-85f", "demo-shape", 8), ("ulx3s-85f", "demo-shape", 16),
          ("ulx3s-25f", "demo-shape", 8, "distributed"),
          ("icebreaker", "tiny", 2, "block", "loaded"), ("icebreaker", "small", 2, "block", "loaded"),
-         ("icebreaker", "small", 4, "block", "loaded")]
+         ("icebreaker", "small", 4, "block", "loaded"),
+         ("icebreaker", "tiny", 2, "block", "rom", "spram"), ("icebreaker", "small", 1, "block", "rom", "spram"),
+         ("icebreaker", "demo-20", 2, "block", "loaded", "spram")]
+DEFAULTS = ["block", "rom", "block"]        # buffers, weights, membranes
 
 
-def _point(entry) -> tuple[str, str, int, str, str]:
-    """``(board, net, lanes, buffers, weights)`` of a sweep entry or row (defaults: block, rom)."""
+def _narrow(network, bits: int):
+    """``network`` with every membrane and accumulator ``bits`` wide (the trained demo CNN's
+    are 16-20; ``demo_like`` sizes them for random weights, 24-32)."""
+    layers = tuple(dataclasses.replace(layer, neuron=dataclasses.replace(layer.neuron, v_bits=bits)) if layer.neuron
+                   else dataclasses.replace(layer, acc_bits=bits) if layer.has_weights else layer
+                   for layer in network.layers)
+    return dataclasses.replace(network, layers=layers)
+
+
+def _point(entry) -> tuple:
+    """``(board, net, lanes, buffers, weights, membranes)`` of a sweep entry or row (:data:`DEFAULTS`)."""
     if isinstance(entry, dict):
-        return (entry["board"], entry["net"], entry["lanes"], entry.get("buffers", "block"),
-                entry.get("weights", "rom"))
+        return (entry["board"], entry["net"], entry["lanes"],
+                *(entry.get(k, d) for k, d in zip(("buffers", "weights", "membranes"), DEFAULTS)))
     board, net, lanes, *rest = entry
-    memories = ["block", "rom"]
+    memories = list(DEFAULTS)
     memories[:len(rest)] = rest
     return board, net, lanes, *memories
 
 
 def _config(entry) -> AccelConfig:
-    _, _, lanes, buffers, weights = _point(entry)
-    return AccelConfig(lanes, buffers=buffers, weights=weights)
+    """Single-port membranes go with no first-layer cache (its pass is one token a group)."""
+    _, _, lanes, buffers, weights, membranes = _point(entry)
+    return AccelConfig(lanes, buffers=buffers, weights=weights, membranes=membranes, cache=membranes == "block")
 
 
 def _plan(row: dict):
@@ -69,12 +84,15 @@ def measure(out: Path, quick: bool, done: list[dict]) -> list[dict]:
         point = _point(entry)
         if any(_point(r) == point for r in rows):
             continue
-        board_name, net_name, lanes, buffers, weights = point
+        board_name, net_name, lanes, buffers, weights, membranes = point
         net, board, config = NETS[net_name](), load_board(board_name), _config(point)
-        report = build(net, board, config, out / "-".join(map(str, point if weights == "loaded" else point[:4])))
+        named = list(point)
+        while len(named) > 4 and named[-1] == DEFAULTS[len(named) - 4]:
+            named.pop()
+        report = build(net, board, config, out / "-".join(map(str, named)))
         plan = build_plan(net, config)
         rows.append({"board": board_name, "family": board.family.value, "net": net_name, "lanes": lanes,
-                     "buffers": buffers, "weights": weights, "fits": report.fits, "seconds": report.seconds,
+                     "buffers": buffers, "weights": weights, "membranes": membranes, "fits": report.fits, "seconds": report.seconds,
                      "lut": report.resources.get("lut", {}).get("used"),
                      "ff": report.resources.get("ff", {}).get("used"),
                      "bram": report.resources.get("bram", {}).get("used"),
@@ -113,7 +131,7 @@ def fit_family(rows: list[dict], family: Family) -> tuple[dict, dict]:
 def report(rows: list[dict], write_model: bool) -> str:
     """The table (leave-one-out LUT/FF/Fmax; BRAM and LUT-RAM from the structural model, as is)."""
     model = json.loads(MODEL.read_text())
-    lines = ["| board | net | P | buffers / weights | LUT built | LUT est (LOO) | FF built | FF est (LOO) | BRAM built / est | "
+    lines = ["| board | net | P | buffers / weights / membranes | LUT built | LUT est (LOO) | FF built | FF est (LOO) | BRAM built / est | "
              "LUT-RAM cells built / est | Fmax built | Fmax est (LOO) |", "|" + "---|" * 12]
     errors = {"lut": [], "ff": [], "fmax": [], "bram": []}
     for family in ("ice40", "ecp5"):
@@ -131,8 +149,7 @@ def report(rows: list[dict], write_model: bool) -> str:
                 if np.isfinite(est):        # NaN: the other rows cannot determine the model (too few points)
                     errors[key].append(est / built - 1)
             errors["bram"].append(est_bram / max(r["bram"], 1) - 1)
-            lines.append(f"| {r['board']} | {r['net']} | {r['lanes']} | {r.get('buffers', 'block')} / "
-                         f"{r.get('weights', 'rom')} | {r['lut']} | "
+            lines.append(f"| {r['board']} | {r['net']} | {r['lanes']} | {' / '.join(_point(r)[3:])} | {r['lut']} | "
                          f"{lut:.0f} | {r['ff']} | {ff:.0f} | {r['bram']} / {est_bram} | "
                          f"{r.get('lutram', '-')} / {est_lutram} | {r['fmax']:.1f} | {fmax:.1f} |")
     worst = {k: f"{100 * max(abs(e) for e in v):.1f}%" for k, v in errors.items() if v}

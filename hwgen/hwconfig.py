@@ -105,31 +105,25 @@ class AccelConfig:
         if not isinstance(self.lanes, int) or isinstance(self.lanes, bool) \
                 or not 1 <= self.lanes <= MAX_LANES:
             raise HwgenError(f"lanes must be an integer in [1, {MAX_LANES}], got {self.lanes!r}")
-        if not isinstance(self.mode, Mode):
-            try:
-                object.__setattr__(self, "mode", Mode(self.mode))
-            except ValueError:
-                raise HwgenError(f"mode must be 'dense' or 'event', got {self.mode!r}") from None
-        if not isinstance(self.buffers, BufferRam):
-            try:
-                object.__setattr__(self, "buffers", BufferRam(self.buffers))
-            except ValueError:
-                raise HwgenError(f"buffers must be 'block' or 'distributed', got {self.buffers!r}") from None
-        if not isinstance(self.weights, WeightStore):
-            try:
-                object.__setattr__(self, "weights", WeightStore(self.weights))
-            except ValueError:
-                raise HwgenError(f"weights must be 'rom' or 'loaded', got {self.weights!r}") from None
-        if not isinstance(self.membranes, MembraneRam):
-            try:
-                object.__setattr__(self, "membranes", MembraneRam(self.membranes))
-            except ValueError:
-                raise HwgenError(f"membranes must be 'block' or 'spram', got {self.membranes!r}") from None
+        for name, kind in (("mode", Mode), ("buffers", BufferRam), ("weights", WeightStore),
+                           ("membranes", MembraneRam)):
+            self._coerce(name, kind)
         if not isinstance(self.cache, bool):
             raise HwgenError(f"cache must be true or false, got {self.cache!r}")
         if self.membranes is MembraneRam.SPRAM and self.mode is Mode.EVENT:
             raise HwgenError("membranes='spram' needs mode='dense' (event-mode groups can be one token long, "
                              "and a single-port membrane RAM needs two)")
+
+    def _coerce(self, name: str, kind: type[enum.Enum]) -> None:
+        """Field ``name`` as a ``kind`` member (a string is converted), or a one-line error."""
+        value = getattr(self, name)
+        if isinstance(value, kind):
+            return
+        try:
+            object.__setattr__(self, name, kind(value))
+        except ValueError:
+            allowed = " or ".join(f"'{member.value}'" for member in kind)
+            raise HwgenError(f"{name} must be {allowed}, got {value!r}") from None
 
     @property
     def buffer_attrs(self) -> dict:
