@@ -34,6 +34,8 @@ NETS = {
     "small": lambda: demo_like(1, size=12, channels=(4, 8), hidden=16),
     "demo-shape": lambda: demo_like(2),
     "demo-20": lambda: _narrow(demo_like(2), 20),
+    "tiny-16": lambda: _narrow(demo_like(0, size=8, channels=(2, 4), hidden=8), 16),
+    "small-20": lambda: _narrow(demo_like(1, size=12, channels=(4, 8), hidden=16), 20),
 }
 SWEEP = [("icebreaker", "tiny", 1), ("icebreaker", "tiny", 2), ("icebreaker", "tiny", 4),
          ("icebreaker", "small", 1), ("icebreaker", "small", 2),
@@ -43,7 +45,8 @@ SWEEP = [("icebreaker", "tiny", 1), ("icebreaker", "tiny", 2), ("icebreaker", "t
          ("icebreaker", "tiny", 2, "block", "loaded"), ("icebreaker", "small", 2, "block", "loaded"),
          ("icebreaker", "small", 4, "block", "loaded"),
          ("icebreaker", "tiny", 2, "block", "rom", "spram"), ("icebreaker", "small", 1, "block", "rom", "spram"),
-         ("icebreaker", "demo-20", 2, "block", "loaded", "spram")]
+         ("icebreaker", "demo-20", 2, "block", "loaded", "spram"), ("icebreaker", "tiny-16", 2),
+         ("icebreaker", "small-20", 2, "block", "loaded", "spram")]
 DEFAULTS = ["block", "rom", "block"]        # buffers, weights, membranes
 
 
