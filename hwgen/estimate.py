@@ -152,18 +152,31 @@ def _bank_registers(plan: Plan, family: Family) -> int:
     return regs + bank["width"] * _piece_registers(sizes, bank["width"], False, family)
 
 
+def address_bits(plan: Plan) -> int:
+    """Address bits of the membrane RAM, weight memory, spike buffers and bias ROM: how the
+    walker's counters and running addresses grow with the network."""
+    def bits(n: int) -> int:
+        return max(1, int(n - 1).bit_length())
+
+    return (bits(plan.mem_depth) + bits(plan.weights.shape[1]) + bits(sum(plan.buffer_depth))
+            + bits(plan.biases.shape[1]))
+
+
 def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     r"""Regressors of the LUT, FF and 1/Fmax models (chosen by leave-one-out error over
     the calibration sweep, ``benchmarks/estimator.py``).
 
     * LUT: ECP5 :math:`[1, P \log_2 P\, b_x, C_{lutram}, R_{logic}]`, iCE40
-      :math:`[1, P, P b_v]`. :math:`P \log_2 P\, b_x` grows like a
+      :math:`[1, P, P b_v, A]`. :math:`P \log_2 P\, b_x` grows like a
       :math:`P`-input selection network of :math:`b_x`-bit values (the
       scanner, the bank crossbars); it was chosen by leave-one-out error
       among sets of up to three of ten candidate regressors on the ECP5
       builds (9 % against 23 % for :math:`[P, P b_v]`; the choice itself
       is not cross-validated);
-    * FF: ECP5 :math:`[1, P, Q]`, iCE40 :math:`[1, P b_v + Q]`;
+    * FF: ECP5 :math:`[1, P, Q]`, iCE40 :math:`[1, P b_v + Q, A]` (:math:`A`,
+      :func:`address_bits`, chosen by leave-one-out error over the 16 iCE40 builds
+      among sets of up to three of eight candidates: 6.8 % / 8.5 % worst against
+      17.1 % / 15.8 % without it; the choice itself is not cross-validated);
     * 1/Fmax: ECP5 :math:`[1, \log_2 P, C_{buf}]`, iCE40 :math:`[1]` (34-38 MHz
       across the sweep, no trend in :math:`P`).
 
@@ -187,8 +200,9 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
         lut = [1.0, p * math.log2(p) * plan.value_bits, cells, rom_logic]
         ff, inv_fmax = [1.0, p, piece_regs], [1.0, math.log2(p), buffer_cells]
     else:
-        lut = [1.0, p, p * plan.mem_bits]
-        ff, inv_fmax = [1.0, p * plan.mem_bits + piece_regs], [1.0]
+        address = address_bits(plan)
+        lut = [1.0, p, p * plan.mem_bits, address]
+        ff, inv_fmax = [1.0, p * plan.mem_bits + piece_regs, address], [1.0]
     return {"lut": lut, "ff": ff, "inv_fmax": inv_fmax}
 
 
