@@ -90,8 +90,10 @@ def write_results(doc: dict) -> None:
     path = RESULTS / "mlp_latency.json"
     old = json.loads(path.read_text()) if path.is_file() else {}
     rows = old.get("rows", [old] if old else [])
-    key = ("board", "lanes", "mode", "weights")
-    rows = [r for r in rows if tuple(r.get(k) for k in key) != tuple(doc.get(k) for k in key)] + [doc]
+    def key(row: dict) -> tuple:                # rows from before --weights are "rom"
+        return row.get("board"), row.get("lanes"), row.get("mode"), row.get("weights") or "rom"
+
+    rows = [r for r in rows if key(r) != key(doc)] + [doc]
     path.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
     lines = ["# 784-128-10 MLP on a board", "",
              "`.venv/bin/python benchmarks/mlp_latency.py --board BOARD --lanes P [--weights W]` (one row each)", "",

@@ -235,8 +235,10 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
 #: token pipeline (``s1_*`` .. ``s9_*`` registers). They hold the same values in every
 #: lane, and ``opt_merge`` would otherwise leave one copy driving all lanes, so that
 #: one register's fan-out lands on the multiplier's and the memories' paths (MLP at
-#: P = 16 on the 25F: 115.3 MHz without, 122.2 MHz with; 1 650 more flip-flops).
-LANE_REGISTERS_SCRIPT = "setattr -set keep 1 w:s[1-9]_* %ci1 t:$dff %i"
+#: P = 16 on the 25F: 115.3 MHz without, 122.2 MHz with; 1 650 more flip-flops). The
+#: lanes' weight-ROM addresses (``t3_waddr_l*``) likewise: one shared register let ABC
+#: share the ROM tails' decode across lanes (``benchmarks/results/fmax_log.md``, row 21).
+LANE_REGISTERS_SCRIPT = "setattr -set keep 1 w:s[1-9]_* w:t3_waddr_l* %u %ci1 t:$dff %i"
 
 
 def outreg_blocks(plan) -> int:

@@ -270,16 +270,17 @@ class Accelerator(wiring.Component):
             for i in range(P):
                 with m.Case(i):
                     m.d.comb += bsel.eq(bank_q[i])
-        shared = bsel
+        shared, waddr_next = bsel, t2["waddr"]
         if event:
             lq_value, lq_index = Signal(signed(vb)), Signal(plan.index_bits)
             m.d.sync += [lq_value.eq(l_rd.data[:vb]), lq_index.eq(l_rd.data[vb:])]
             shared = Mux(pc["is_event"], lq_value, bsel)
-            with m.If(pc["is_event"]):
-                m.d.sync += t3["waddr"].eq(t2["wpair"] + lq_index)
+            waddr_next = Signal.like(t2["waddr"], name="t2_waddr_next")
+            m.d.comb += waddr_next.eq(Mux(pc["is_event"], t2["wpair"] + lq_index, t2["waddr"]))
+            m.d.sync += t3["waddr"].eq(waddr_next)
         values = [Signal(signed(vb), name=f"t3_value{i}") for i in range(P)]
         m.d.sync += [v.eq(Mux(pc["is_pool"], bank_q[i], shared)) for i, v in enumerate(values)]
-        self._weights(m, lanes, t3["waddr"])
+        self._weights(m, lanes, t3["waddr"], waddr_next)
         for lane, value in zip(lanes, values):
             m.d.comb += [lane.valid.eq(t3["valid"]), lane.first.eq(t3["first"]), lane.last.eq(t3["last"]),
                          lane.null.eq(t3["null"]), lane.value.eq(value),
@@ -299,10 +300,15 @@ class Accelerator(wiring.Component):
                          wr.en.eq(Mux(beat, lbank == b, lane.out_valid & pc["has_dst"]))]
         return m
 
-    def _weights(self, m, lanes, waddr):
-        """Each lane's weight address (ROMs) or the shared loaded bank and its load port."""
+    def _weights(self, m, lanes, waddr, waddr_next):
+        """Each lane's weight address (ROMs: a register of its own, ``t3_waddr_l<i>``, loaded
+        with ``waddr_next`` like the shared ``waddr``, so no decode logic is shared across
+        lanes) or the shared loaded bank and its load port."""
         if not self.loaded:
-            m.d.comb += [lane.waddr.eq(waddr) for lane in lanes]
+            for i, lane in enumerate(lanes):
+                own = Signal.like(waddr, name=f"t3_waddr_l{i}")
+                m.d.sync += own.eq(waddr_next)
+                m.d.comb += lane.waddr.eq(own)
             return
         wb = self.plan.weight_bits
         m.submodules.wbank = bank = WeightBank(self.plan.lanes, wb, self.plan.weights.shape[1])
