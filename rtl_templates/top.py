@@ -147,7 +147,7 @@ class Accelerator(wiring.Component):
             m.d.comb += [scan.rd_data[i].eq(rd.data) for i, (rd, _) in enumerate(banks)]
         # FSM.
         pass_end, scan_end, out_start, out_done = Signal(), Signal(), Signal(), Signal()
-        out_active = Signal(name="out_active")
+        out_active, out_end = Signal(name="out_active"), Signal(name="out_end")
         dcount = Signal(range(64 + plan.max_burst))
         dzero, step_end, last_t, pnext = Signal(), Signal(), Signal(), Signal.like(pidx)
         cycles = Signal(32)
@@ -195,9 +195,12 @@ class Accelerator(wiring.Component):
                 m.d.comb += [self.done.eq(1), out_start.eq(1)]
                 m.next = "OUT"
             with m.State("OUT"):
-                with m.If(out_done):
+                with m.If(out_end):
                     m.next = "IDLE"
-        # "In OUT" as its own register (the logit reader's logic starts from registers).
+        # "In OUT" as its own register (the logit reader's logic starts from registers); the
+        # FSM leaves OUT a cycle after the last logit is taken, from a register (the taker's
+        # ``ready`` then meets no FSM logic).
+        m.d.sync += out_end.eq(out_done)
         with m.If(out_start | out_done):
             m.d.sync += out_active.eq(out_start)
         m.d.comb += out_done.eq(logit_reader(m, self, plan, lanes, out_start, out_active))
