@@ -66,6 +66,7 @@ def logit_reader(m, accel, plan, lanes, start, active):
     data, valid = Signal(signed(plan.mem_bits), name="lo_data"), accel.logits.valid
     done = Signal(name="lo_done")
     m.d.comb += [accel.logits.payload.eq(data), done.eq(valid & accel.logits.ready & last)]
+    sums = _sums(m, ext, gbase, ohow)
     for lane in lanes:
         m.d.comb += [lane.ext_en.eq(active), lane.ext_addr.eq(ext)]
     with m.If(start):
@@ -77,7 +78,7 @@ def logit_reader(m, accel, plan, lanes, start, active):
         with m.If(phase == 0):
             m.d.sync += first.eq(0)
             with m.If(~first):
-                _step(m, (i_c, i_pos, i_b, ext, gbase, last), P, ohow, oc)
+                _step(m, (i_c, i_pos, i_b, ext, gbase, last, *sums), P, ohow, oc)
         with m.If(phase == 4):
             m.d.sync += valid.eq(1)
             with m.Switch(i_b):
@@ -90,13 +91,22 @@ def logit_reader(m, accel, plan, lanes, start, active):
 
 
 def _step(m, regs, P, ohow, oc):
-    """Advance the reader to the next logit (C order: bank ``c mod P``, group ``c // P``)."""
-    i_c, i_pos, i_b, ext, gbase, last = regs
+    """Advance the reader to the next logit (C order: bank ``c mod P``, group ``c // P``).
+    ``ext + 1`` and ``gbase + ohow`` come from registers (:func:`_sums`)."""
+    i_c, i_pos, i_b, ext, gbase, last, ext_inc, gbase_next = regs
     with m.If(i_pos == ohow - 1):
         m.d.sync += [i_pos.eq(0), i_c.eq(i_c + 1), last.eq((i_c == oc - 2) & (ohow == 1))]
         with m.If(i_b == P - 1):
-            m.d.sync += [i_b.eq(0), gbase.eq(gbase + ohow), ext.eq(gbase + ohow)]
+            m.d.sync += [i_b.eq(0), gbase.eq(gbase_next), ext.eq(gbase_next)]
         with m.Else():
             m.d.sync += [i_b.eq(i_b + 1), ext.eq(gbase)]
     with m.Else():
-        m.d.sync += [i_pos.eq(i_pos + 1), ext.eq(ext + 1), last.eq((i_c == oc - 1) & (i_pos == ohow - 2))]
+        m.d.sync += [i_pos.eq(i_pos + 1), ext.eq(ext_inc), last.eq((i_c == oc - 1) & (i_pos == ohow - 2))]
+
+
+def _sums(m, ext, gbase, ohow):
+    """``ext + 1`` and ``gbase + ohow`` in registers, a cycle behind (the reader steps once in
+    six cycles, so they are current at every step; the step's multiplexer then meets no adder)."""
+    ext_inc, gbase_next = Signal.like(ext, name="lo_addr_inc"), Signal.like(gbase, name="lo_base_next")
+    m.d.sync += [ext_inc.eq(ext + 1), gbase_next.eq(gbase + ohow)]
+    return ext_inc, gbase_next
