@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 
 from .cli import NetDir, app, load_inputs
-from .cli_board import BoardWeightsOpt, BuffersOpt, _board_config
-from .cli_hw import Lanes, ModeOpt
+from .cli_board import BoardMembranesOpt, BoardWeightsOpt, BuffersOpt, _board_config
+from .cli_hw import CacheOpt, Lanes, ModeOpt
 from .errors import HwgenError
 
 
@@ -31,7 +31,8 @@ def report(net_dir: Path = NetDir,
            board: str = typer.Option("ulx3s-25f", "--board", "-b"), lanes: int = Lanes, mode: str = ModeOpt,
            build_report: Optional[Path] = typer.Option(None, "--build-report", help="a hwgen build JSON"),
            verify_report: Optional[Path] = typer.Option(None, "--verify-report", help="a hwgen verify JSON"),
-           buffers: str = BuffersOpt, weights: str = BoardWeightsOpt):
+           buffers: str = BuffersOpt, weights: str = BoardWeightsOpt, membranes: str = BoardMembranesOpt,
+           cache: str = CacheOpt):
     """Write report.html and report.md: accuracy, spike density, resources, latency, energy, verification."""
     from .boards import load_board
     from .netfile import load
@@ -50,8 +51,9 @@ def report(net_dir: Path = NetDir,
     spec = load_board(board)
     buffers = built.get("buffers", buffers) if built and buffers == "auto" else buffers
     weights = built.get("weights", weights) if built and weights == "auto" else weights
-    membranes = built.get("membranes", "auto") if built else "auto"
-    cache = ("on" if built.get("cache", True) else "off") if built else "auto"
+    if built and membranes == "auto":
+        membranes = built.get("membranes", "auto")
+        cache = "on" if built.get("cache", True) else "off"
     config = _board_config(network, spec, lanes, mode, buffers, weights, membranes, cache)
     sections = collect(network, net_dir, x, y, spec, config,
                        built, _json(verify_report))

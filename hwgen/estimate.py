@@ -140,8 +140,10 @@ def _piece_registers(sizes: list[int], width: int, rom: bool, family: Family) ->
 def _bank_registers(plan: Plan, family: Family) -> int:
     """Register bits at a loaded weight bank's outputs (:class:`hwgen.rtl.weightbank.WeightBank`):
     16 per iCE40 SPRAM, else those of its pieces (:func:`_piece_registers`); 0 with weight ROMs;
-    plus single-port membranes' (:class:`hwgen.rtl.spram.SinglePortRam`): a word per lane."""
-    regs = plan.lanes * plan.mem_bits if plan.single_port else 0
+    plus single-port membranes' (:class:`hwgen.rtl.spram.SinglePortRam`): per lane the output
+    register and the waiting write's word and address."""
+    # the output register and the waiting write (word and address) of each lane
+    regs = plan.lanes * (2 * plan.mem_bits + max(1, int(plan.mem_depth - 1).bit_length())) if plan.single_port else 0
     if not plan.loaded:
         return regs
     bank = plan.to_json()["memories"]["weight_bank"]
@@ -334,14 +336,17 @@ def fit_membranes(network: Network, board: Board, config: AccelConfig) -> AccelC
 
     if board.family is not Family.ICE40 or config.membranes is MembraneRam.SPRAM or config.mode is not Mode.DENSE:
         return config
-    if sum(bram_blocks(build_plan(network, config), board.family).values()) <= board.capacity.bram:
+    plan = build_plan(network, config)
+    before = sum(bram_blocks(plan, board.family).values())
+    if before <= board.capacity.bram or plan.mem_bits < SPRAM_BITS:     # narrower: all of it would stay in EBR
         return config
     moved = dataclasses.replace(config, membranes=MembraneRam.SPRAM, cache=False)
     try:
         plan = build_plan(network, moved)
     except HwgenError:                      # a group of one token: the membranes stay where they are
         return config
-    return moved if spram_blocks(plan, board.family) <= board.capacity.spram else config
+    fits = spram_blocks(plan, board.family) <= board.capacity.spram
+    return moved if fits and sum(bram_blocks(plan, board.family).values()) < before else config
 
 
 def fit_board(network: Network, board: Board, config: AccelConfig) -> AccelConfig:

@@ -269,7 +269,7 @@ def _check_single_port(layers: list[Layer], passes: list[Pass]) -> None:
                              "token a group; membranes='spram' needs two or more per group: turn the cache off "
                              "(cache=False, --cache off)")
         if q.kind is Kind.CONV and (n := min_group_tokens(q)) < 2:
-            raise HwgenError(f"layer {q.layer} ({layers[q.layer].op.value}): a group of {n} token; "
+            raise HwgenError(f"layer {q.layer} ({layers[q.layer].op.value}): a group of {max(n, 1)} token; "
                              "membranes='spram' needs two or more per group; use membranes='block'")
 
 

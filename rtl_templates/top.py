@@ -154,10 +154,13 @@ class Accelerator(wiring.Component):
         m.d.comb += self.cycles.eq(cycles)
         z = Signal()
         with m.FSM():
-            with m.State("IDLE"):
+            def accept_start():
                 with m.If(self.start):
                     m.d.sync += [pidx.eq(0), t.eq(0), cycles.eq(1)]
                     m.next = "BEGIN"
+
+            with m.State("IDLE"):
+                accept_start()
             with m.State("BEGIN"):
                 m.d.comb += [self.busy.eq(1), walker.init.eq(1), begin.eq(1)]
                 wraps = (pidx == n_first - 1) | (pidx == n_all - 1)
@@ -195,8 +198,9 @@ class Accelerator(wiring.Component):
                 m.d.comb += [self.done.eq(1), out_start.eq(1)]
                 m.next = "OUT"
             with m.State("OUT"):
-                with m.If(out_end):
+                with m.If(out_end):         # idle already: a start here is taken as in IDLE
                     m.next = "IDLE"
+                    accept_start()
         # "In OUT" as its own register (the logit reader's logic starts from registers); the
         # FSM leaves OUT a cycle after the last logit is taken, from a register (the taker's
         # ``ready`` then meets no FSM logic).

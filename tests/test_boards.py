@@ -150,6 +150,11 @@ def test_fit_membranes_puts_the_demo_cnn_on_the_icebreaker():
     from hwgen.estimate import fit_board                      # what hwgen demo builds: the most lanes that fit
 
     assert fit_board(net, ice40, AccelConfig(16, "event")) == moved
+    narrow_layers = tuple(dataclasses.replace(layer, neuron=dataclasses.replace(layer.neuron, v_bits=14))
+                          if layer.neuron else dataclasses.replace(layer, acc_bits=14) if layer.has_weights
+                          else layer for layer in wide.layers)
+    narrow = dataclasses.replace(wide, layers=narrow_layers)       # 14 bits: no SPRAM column, nothing to gain
+    assert fit_membranes(narrow, ice40, fit_weights(narrow, ice40, AccelConfig(2))).membranes.value == "block"
     assert fit_board(net, load_board("ulx3s-85f"), AccelConfig(4, "event")) == AccelConfig(4, "event")
     assert fit_membranes(net, ice40, AccelConfig(2, "event", weights="loaded")).membranes.value == "block"
     ecp5 = load_board("ulx3s-25f")

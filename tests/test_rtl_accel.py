@@ -126,3 +126,62 @@ def test_single_port_membranes_need_two_tokens_a_group():
     build_plan(one_input, AccelConfig(1, membranes="block"))
     with pytest.raises(HwgenError, match="layer 0 .*a group of 1 token"):
         build_plan(one_input, AccelConfig(1, membranes="spram", cache=False))
+
+
+def test_start_the_cycle_after_the_last_logit():
+    """The next image loaded while the logits stream out (``pixels.ready`` is high in OUT),
+    ``start`` the very cycle after the last logit is taken: the second inference runs and
+    gives the golden logits (the FSM leaves OUT a cycle after the take, from a register)."""
+    from amaranth.sim import Simulator
+
+    from hwgen.hwplan import build_plan
+    from hwgen.network import InputSpec, Layer, Network, Op
+    from hwgen.rtl.top import Accelerator
+
+    net = Network(1, InputSpec((4,), 4, False),
+                  (Layer("o", Op.LINEAR, weight=np.arange(12).reshape(3, 4), acc_bits=16),))
+    dut = Accelerator(build_plan(net, AccelConfig(1)))
+    images = np.array([[1, 2, 3, 4], [4, 3, 2, 1]])
+    got = []
+
+    async def bench(ctx):
+        async def load(image):
+            for p in image:
+                ctx.set(dut.pixels.valid, 1)
+                ctx.set(dut.pixels.payload, int(p))
+                await ctx.tick()
+            ctx.set(dut.pixels.valid, 0)
+
+        async def pulse_start():
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+
+        await load(images[0])
+        await pulse_start()
+        for n in range(2):
+            for _ in range(200):
+                if ctx.get(dut.done):
+                    break
+                await ctx.tick()
+            await ctx.tick()
+            if n == 0:
+                await load(images[1])                 # during OUT
+            ctx.set(dut.logits.ready, 1)
+            logits = []
+            for _ in range(100):                      # bounded: a dropped start fails, never hangs
+                if len(logits) == 3:
+                    break
+                if ctx.get(dut.logits.valid):
+                    logits.append(ctx.get(dut.logits.payload))
+                await ctx.tick()
+            ctx.set(dut.logits.ready, 0)
+            got.append(logits)
+            if n == 0:
+                await pulse_start()                   # the cycle right after the last take
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    np.testing.assert_array_equal(got, golden.run(net, images).logits)
