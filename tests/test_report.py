@@ -76,3 +76,26 @@ def test_report_renders_in_headless_chromium(report_dir):
     pixels = imread(shot)
     assert pixels.shape[0] == 3000 and pixels.shape[1] == 1200
     assert pixels[..., :3].std() > 0.05          # not a blank page: text, tables and plots drawn
+
+
+@pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed")
+def test_demo_hardware_verifies_the_board_design_too(tmp_path, monkeypatch):
+    """When the board needs another design than the verified one (here P=16 event does not fit
+    the iCEBreaker), the demo verifies that design as well: two verification sections."""
+    from rich.console import Console
+
+    from hwgen.demo_hw import HardwareDemo, run_hardware
+    from hwgen.netfile import save
+
+    monkeypatch.setenv("HWGEN_CACHE", str(tmp_path / "cache"))    # no stored verification reused
+    net = demo_like(1, size=8, channels=(3, 4), hidden=5, classes=3, timesteps=2)
+    save(net, tmp_path / "network")
+    np.save(tmp_path / "test_images.npy", images(1, 2, 8))
+    np.save(tmp_path / "test_labels.npy", np.array([0, 1]))
+    options = HardwareDemo(lanes=16, verify_images=2, build=False, board_verify_images=1)
+    summary = run_hardware(tmp_path, options, Console(quiet=True))
+    board = json.loads((tmp_path / "verify_board.json").read_text())
+    assert summary["verify"]["mismatches"] == 0 and summary["verify_board"]["mismatches"] == 0
+    assert board["images"] == 1 and board["lanes"] < 16 and board["ok"]
+    md = (tmp_path / "report.md").read_text()
+    assert md.count("## Verification") == 2 and f"P={board['lanes']} {board['mode']}" in md
