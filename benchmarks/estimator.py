@@ -13,7 +13,6 @@ is reported as is.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from hwgen.boards import Family
 from hwgen.estimate import bram_blocks, dsp_count, logic_features, lutram_cells
 from hwgen.hwconfig import AccelConfig
 from hwgen.hwplan import build_plan
-from hwgen.sim.bench.nets import demo_like
+from hwgen.sim.bench.nets import demo_like, with_widths
 
 RESULTS = Path(__file__).parent / "results"
 MODEL = Path(__file__).parent.parent / "hwgen" / "estimate_model.json"
@@ -33,9 +32,9 @@ NETS = {
     "tiny": lambda: demo_like(0, size=8, channels=(2, 4), hidden=8),
     "small": lambda: demo_like(1, size=12, channels=(4, 8), hidden=16),
     "demo-shape": lambda: demo_like(2),
-    "demo-20": lambda: _narrow(demo_like(2), 20),
-    "tiny-16": lambda: _narrow(demo_like(0, size=8, channels=(2, 4), hidden=8), 16),
-    "small-20": lambda: _narrow(demo_like(1, size=12, channels=(4, 8), hidden=16), 20),
+    "demo-20": lambda: with_widths(demo_like(2), 20),
+    "tiny-16": lambda: with_widths(demo_like(0, size=8, channels=(2, 4), hidden=8), 16),
+    "small-20": lambda: with_widths(demo_like(1, size=12, channels=(4, 8), hidden=16), 20),
 }
 SWEEP = [("icebreaker", "tiny", 1), ("icebreaker", "tiny", 2), ("icebreaker", "tiny", 4),
          ("icebreaker", "small", 1), ("icebreaker", "small", 2),
@@ -48,15 +47,6 @@ SWEEP = [("icebreaker", "tiny", 1), ("icebreaker", "tiny", 2), ("icebreaker", "t
          ("icebreaker", "demo-20", 2, "block", "loaded", "spram"), ("icebreaker", "tiny-16", 2),
          ("icebreaker", "small-20", 2, "block", "loaded", "spram")]
 DEFAULTS = ["block", "rom", "block"]        # buffers, weights, membranes
-
-
-def _narrow(network, bits: int):
-    """``network`` with every membrane and accumulator ``bits`` wide (the trained demo CNN's
-    are 16-20; ``demo_like`` sizes them for random weights, 24-32)."""
-    layers = tuple(dataclasses.replace(layer, neuron=dataclasses.replace(layer.neuron, v_bits=bits)) if layer.neuron
-                   else dataclasses.replace(layer, acc_bits=bits) if layer.has_weights else layer
-                   for layer in network.layers)
-    return dataclasses.replace(network, layers=layers)
 
 
 def _point(entry) -> tuple:

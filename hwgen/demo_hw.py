@@ -56,7 +56,7 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
     from .estimate import estimate, fit_board
     from .generate import generate
     from .netfile import load
-    from .report import collect, count, write_report
+    from .report import collect, write_report
 
     network = load(out / "network")
     images, labels = np.load(out / "test_images.npy"), np.load(out / "test_labels.npy")
@@ -70,8 +70,7 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
     if options.verify_images:
         verify_doc = _verify(network, out, images[:options.verify_images], config, options, console)
         _write(out / "verify.json", verify_doc)
-        summary["verify"] = {"images": verify_doc["images"], "mismatches": count(verify_doc["mismatches"]),
-                             "cycle_mismatches": count(verify_doc["cycle_mismatches"])}
+        summary["verify"] = _verify_summary(verify_doc)
     est = estimate(network, board, board_config, images)
     _write(out / "estimate.json", est.to_json())
     if board_config != config:
@@ -102,13 +101,20 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
         count_images = min(options.board_verify_images, options.verify_images)
         board_doc = _verify(network, out, images[:count_images], board_config, options, console, "rtl-board")
         _write(out / "verify_board.json", board_doc)
-        summary["verify_board"] = {"images": board_doc["images"], "mismatches": count(board_doc["mismatches"]),
-                                   "cycle_mismatches": count(board_doc["cycle_mismatches"])}
+        summary["verify_board"] = _verify_summary(board_doc)
         verify_docs.append(board_doc)
     sections = collect(network, out / "network", images, labels, board, board_config, build_doc, verify_docs)
     written = write_report(sections, "hwgen demo: Fashion-MNIST QCFS CNN", out)
     console.print(f"report: {written['html']}")
     return summary
+
+
+def _verify_summary(doc: dict) -> dict:
+    """Images and mismatch counts of a ``hwgen verify`` JSON report."""
+    from .report import count
+
+    return {"images": doc["images"], "mismatches": count(doc["mismatches"]),
+            "cycle_mismatches": count(doc["cycle_mismatches"])}
 
 
 def _verify(network, out: Path, images, config, options: HardwareDemo, console: Console, rtl: str = "rtl") -> dict:

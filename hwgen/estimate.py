@@ -93,8 +93,8 @@ def _placements(plan: Plan, family: Family) -> list[tuple[str, str, int]]:
             continue
         if name == "membrane_ram" and plan.single_port and family is Family.ICE40:
             # hwgen.rtl.spram.SinglePortRam: full 16-bit columns in SPRAM, the rest in EBR
-            columns, rows = spram_grid(width // SPRAM_BITS * SPRAM_BITS, depth)
-            out.append((name, "spram", banks * columns * rows * (width >= SPRAM_BITS)))
+            columns, rows = spram_grid(width // SPRAM_BITS * SPRAM_BITS, depth)    # 0 columns under 16 bits
+            out.append((name, "spram", banks * columns * rows))
             width %= SPRAM_BITS
             if not width:
                 continue
@@ -139,19 +139,22 @@ def _piece_registers(sizes: list[int], width: int, rom: bool, family: Family) ->
 
 def _bank_registers(plan: Plan, family: Family) -> int:
     """Register bits at a loaded weight bank's outputs (:class:`hwgen.rtl.weightbank.WeightBank`):
-    16 per iCE40 SPRAM, else those of its pieces (:func:`_piece_registers`); 0 with weight ROMs;
-    plus single-port membranes' (:class:`hwgen.rtl.spram.SinglePortRam`): a word per lane."""
-    # a word per lane (counting the waiting write's word and address as well fitted worse:
-    # FF worst 26 % against 11 % leave-one-out over the sweep)
-    regs = plan.lanes * plan.mem_bits if plan.single_port else 0
+    16 per iCE40 SPRAM, else those of its pieces (:func:`_piece_registers`); 0 with weight ROMs."""
     if not plan.loaded:
-        return regs
+        return 0
     bank = plan.to_json()["memories"]["weight_bank"]
     if family is Family.ICE40:
         cols, rows = spram_grid(plan.lanes * plan.weight_bits, bank["depth"])
-        return regs + cols * rows * SPRAM_BITS
+        return cols * rows * SPRAM_BITS
     sizes = pieces(bank["depth"], SPRAM_WORDS)
-    return regs + bank["width"] * _piece_registers(sizes, bank["width"], False, family)
+    return bank["width"] * _piece_registers(sizes, bank["width"], False, family)
+
+
+def _single_port_registers(plan: Plan) -> int:
+    """Register bits of single-port membranes (:class:`hwgen.rtl.spram.SinglePortRam`): a word
+    per lane (counting the waiting write's word and address as well fitted worse: FF worst
+    26 % against 11 % leave-one-out over the sweep)."""
+    return plan.lanes * plan.mem_bits if plan.single_port else 0
 
 
 def address_bits(plan: Plan) -> int:
@@ -187,13 +190,14 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     cell, ``benchmarks/results/fmax_log.md``); :math:`R_{logic}`: bits of the
     weight-ROM tails in logic (all lanes); :math:`Q`: register bits of the
     memory pieces in flip-flops (all lanes, :func:`lane_pieces`,
-    :func:`_piece_registers`, and a loaded weight bank's, :func:`_bank_registers`); :math:`b_v`: the membrane width.
+    :func:`_piece_registers`, a loaded weight bank's, :func:`_bank_registers`, and
+    single-port membranes', :func:`_single_port_registers`); :math:`b_v`: the membrane width.
     """
     p = plan.lanes
     lanes = lane_pieces(plan)
     rom_logic = p * sum(sizes[-1] * width for _, sizes, width, _, tail in lanes if tail)
     piece_regs = p * sum(width * _piece_registers(sizes, width, rom, family) for _, sizes, width, rom, _ in lanes)
-    piece_regs += _bank_registers(plan, family)
+    piece_regs += _bank_registers(plan, family) + _single_port_registers(plan)
     lutram = [(name, n) for name, kind, n in _placements(plan, family) if kind == "lutram"]
     cells = sum(n for _, n in lutram)
     lut_buffers = plan.config.buffers is BufferRam.DISTRIBUTED

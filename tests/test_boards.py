@@ -134,10 +134,9 @@ def test_fit_membranes_puts_the_demo_cnn_on_the_icebreaker():
 
     from hwgen.estimate import check_config, fit_membranes, fit_weights, spram_blocks
 
-    wide = demo_like(2)                       # its membranes are 24 bits, the trained demo's 16-20
-    layers = tuple(dataclasses.replace(layer, neuron=dataclasses.replace(layer.neuron, v_bits=20)) if layer.neuron
-                   else dataclasses.replace(layer, acc_bits=20) if layer.has_weights else layer for layer in wide.layers)
-    net, ice40 = dataclasses.replace(wide, layers=layers), load_board("icebreaker")
+    from hwgen.sim.bench.nets import with_widths
+
+    net, ice40 = with_widths(demo_like(2), 20), load_board("icebreaker")      # the trained demo's widths
     loaded = fit_weights(net, ice40, AccelConfig(2))
     moved = fit_membranes(net, ice40, loaded)
     assert (moved.membranes.value, moved.cache, moved.weights.value) == ("spram", False, "loaded")
@@ -150,10 +149,7 @@ def test_fit_membranes_puts_the_demo_cnn_on_the_icebreaker():
     from hwgen.estimate import fit_board                      # what hwgen demo builds: the most lanes that fit
 
     assert fit_board(net, ice40, AccelConfig(16, "event")) == moved
-    narrow_layers = tuple(dataclasses.replace(layer, neuron=dataclasses.replace(layer.neuron, v_bits=14))
-                          if layer.neuron else dataclasses.replace(layer, acc_bits=14) if layer.has_weights
-                          else layer for layer in wide.layers)
-    narrow = dataclasses.replace(wide, layers=narrow_layers)       # 14 bits: no SPRAM column, nothing to gain
+    narrow = with_widths(demo_like(2), 14)             # 14 bits: no SPRAM column, nothing to gain
     assert fit_membranes(narrow, ice40, fit_weights(narrow, ice40, AccelConfig(2))).membranes.value == "block"
     assert fit_board(net, load_board("ulx3s-85f"), AccelConfig(4, "event")) == AccelConfig(4, "event")
     assert fit_membranes(net, ice40, AccelConfig(2, "event", weights="loaded")).membranes.value == "block"

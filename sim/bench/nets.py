@@ -8,6 +8,8 @@ fast tests.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from hwgen.fixedpoint import fire
@@ -50,6 +52,16 @@ def demo_like(seed: int = 0, size: int = 28, channels: tuple[int, int] = (8, 16)
         layers.append(Layer(name, op, weight=weight, bias=bias, neuron=neuron, **geo))
         s, _ = fire(current + neuron.v_init, neuron.threshold, burst)
     return Network(timesteps, InputSpec((1, size, size), 8, False), tuple(layers))
+
+
+def with_widths(network: Network, bits: int) -> Network:
+    """``network`` with every membrane (``v_bits``) and output accumulator (``acc_bits``) ``bits``
+    wide: ``demo_like`` sizes them for its random weights (24-32 bits), the trained demo CNN's
+    are 16-20."""
+    layers = tuple(dataclasses.replace(layer, neuron=dataclasses.replace(layer.neuron, v_bits=bits))
+                   if layer.neuron else dataclasses.replace(layer, acc_bits=bits) if layer.has_weights else layer
+                   for layer in network.layers)
+    return dataclasses.replace(network, layers=layers)
 
 
 def images(seed: int, count: int, size: int = 28) -> np.ndarray:
