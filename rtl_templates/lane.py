@@ -16,12 +16,12 @@ from ``first`` to ``last`` that computes one output neuron:
 Pipeline (cycle :math:`a` = token in): :math:`a` weight read;
 :math:`a+1` each weight-ROM piece's output registered
 (:class:`.blockmem.BlockedMemory`); :math:`a+2` the selected piece into the
-weight register; :math:`a+3, a+4` product (two-stage shift-add,
-:mod:`.multiply`) and bias read; :math:`a+5` accumulate (from the bias, so a
+weight register; :math:`a+3 \\ldots a+5` product (three-stage shift-add,
+:mod:`.multiply`) and bias read; :math:`a+6` accumulate (from the bias, so a
 group's last token leaves :math:`I = S + b`) and membrane and cache read;
-:math:`a+6` their pieces' outputs registered; :math:`a+7` the selected words
-registered; :math:`a+8` :math:`U = V + I`; :math:`a+9` saturate;
-:math:`a+10 \\ldots` fire (``FireUnit.latency`` stages); then the
+:math:`a+7` their pieces' outputs registered; :math:`a+8` the selected words
+registered; :math:`a+9` :math:`U = V + I`; :math:`a+10` saturate;
+:math:`a+11 \\ldots` fire (``FireUnit.latency`` stages); then the
 write-back cycle ``a + latency``. Every RAM and ROM output goes straight
 into a register, and the multiplexer over a memory's block RAMs starts
 from registers (block-RAM clock-to-out is most of a cycle on
@@ -128,11 +128,11 @@ class NeuronLane(wiring.Component):
     @staticmethod
     def latency_for(max_burst: int) -> int:
         """:attr:`latency` of a lane whose fire unit has ``max_burst`` stages."""
-        return 10 + max(1, max_burst)
+        return 11 + max(1, max_burst)
 
     @property
     def latency(self) -> int:
-        """Cycles from a group's ``last`` token to its write-back: ``10 + FireUnit.latency``."""
+        """Cycles from a group's ``last`` token to its write-back: ``11 + FireUnit.latency``."""
         return self.latency_for(self.max_burst)
 
     def _words(self, width: int) -> int:
@@ -174,50 +174,51 @@ class NeuronLane(wiring.Component):
         s3 = delay(s2, "s3")
         weight = Signal(signed(self.weight_bits), name="s3_weight")
         m.d.sync += weight.eq(Mux(self.unit_weight, 1, weight_in))
-        # a+3, a+4: product; bias read, into a register.
+        # a+3 .. a+5: product (three stages); bias read at a+4, into a register at a+5.
         prod = multiply(m, s3["value"], weight, "s4")
-        m.d.comb += b_rd.addr.eq(s3["baddr"])
-        s5 = delay(delay(s3, "s4", ("valid", "first", "last", "naddr", "pool_first", "pool_last")), "s5")
-        bias = Signal(signed(self.acc_bits), name="s5_bias")
+        s4 = delay(s3, "s4", ("valid", "first", "last", "naddr", "baddr", "pool_first", "pool_last"))
+        m.d.comb += b_rd.addr.eq(s4["baddr"])
+        s6 = delay(delay(s4, "s5", ("valid", "first", "last", "naddr", "pool_first", "pool_last")), "s6")
+        bias = Signal(signed(self.acc_bits), name="s6_bias")
         m.d.sync += bias.eq(b_rd.data)
-        # a+5: accumulate from the bias; a group's current I = S + b leaves on its last token.
+        # a+6: accumulate from the bias; a group's current I = S + b leaves on its last token.
         # The membrane (and cache) read starts here too: its data arrives with the current.
         acc, acc_next = Signal(signed(self.acc_bits), name="acc"), Signal(signed(self.acc_bits))
-        m.d.comb += acc_next.eq(Mux(s5["first"], Mux(self.use_bias, bias, 0), acc) + prod)
-        with m.If(s5["valid"]):
+        m.d.comb += acc_next.eq(Mux(s6["first"], Mux(self.use_bias, bias, 0), acc) + prod)
+        with m.If(s6["valid"]):
             m.d.sync += acc.eq(acc_next)
-        m.d.comb += vram.read_addr.eq(Mux(self.ext_en, self.ext_addr, s5["naddr"]))
+        m.d.comb += vram.read_addr.eq(Mux(self.ext_en, self.ext_addr, s6["naddr"]))
         if self.single_port:            # only a group's last token needs its membrane
-            m.d.comb += vram.read_en.eq(self.ext_en | (s5["valid"] & s5["last"]))
-        s6 = delay(s5, "s6", ("naddr", "pool_first", "pool_last"))
-        s6.update(delay({"valid": s5["valid"] & s5["last"], "sum": acc_next}, "s6"))
-        # a+7: the membrane (and cache) words into registers; a+8: U = V + I (or the cached I).
-        s8 = delay(delay(s6, "s7"), "s8")
-        s8.update(delay({"v": vram.read_data}, "s8"))
-        m.d.comb += self.mem_data.eq(s8["v"])
-        current = s8["sum"]
+            m.d.comb += vram.read_en.eq(self.ext_en | (s6["valid"] & s6["last"]))
+        s7 = delay(s6, "s7", ("naddr", "pool_first", "pool_last"))
+        s7.update(delay({"valid": s6["valid"] & s6["last"], "sum": acc_next}, "s7"))
+        # a+8: the membrane (and cache) words into registers; a+9: U = V + I (or the cached I).
+        s9 = delay(delay(s7, "s8"), "s9")
+        s9.update(delay({"v": vram.read_data}, "s9"))
+        m.d.comb += self.mem_data.eq(s9["v"])
+        current = s9["sum"]
         if self.cache_depth:
             m.submodules.cram = cram = BlockedMemory(signed(self.cache_bits), self.cache_depth,
                                                      words=self._words(self.cache_bits), writable=True)
-            cached = Signal(signed(self.cache_bits), name="s8_cache")
+            cached = Signal(signed(self.cache_bits), name="s9_cache")
             m.d.sync += cached.eq(cram.read_data)
-            m.d.comb += [cram.read_addr.eq(s5["naddr"]), cram.write_addr.eq(s8["naddr"]),
-                         cram.write_data.eq(current), cram.write_en.eq(s8["valid"] & self.write_cache)]
+            m.d.comb += [cram.read_addr.eq(s6["naddr"]), cram.write_addr.eq(s9["naddr"]),
+                         cram.write_data.eq(current), cram.write_en.eq(s9["valid"] & self.write_cache)]
             current = Mux(self.use_cache, cached, current)
-        s9 = delay(s8, "s9", ("valid", "naddr", "pool_first", "pool_last"))
-        u = Signal(signed(self.v_bits), name="s9_u")
-        m.d.sync += u.eq(Mux(self.t0, self.v_init, s8["v"]) + current)
-        # a+9: saturate. [lo, hi] = [-2^(b-1), 2^(b-1) - 1]: u fits when its bits from b - 1 up
+        s10 = delay(s9, "s10", ("valid", "naddr", "pool_first", "pool_last"))
+        u = Signal(signed(self.v_bits), name="s10_u")
+        m.d.sync += u.eq(Mux(self.t0, self.v_init, s9["v"]) + current)
+        # a+10: saturate. [lo, hi] = [-2^(b-1), 2^(b-1) - 1]: u fits when its bits from b - 1 up
         # equal its sign, so no comparator: lo is the mask of those bits and hi its complement.
-        s10 = delay(s9, "s10")
-        vsat = Signal(signed(self.v_bits), name="s10_v")
+        s11 = delay(s10, "s11")
+        vsat = Signal(signed(self.v_bits), name="s11_v")
         neg = u[-1]
         over, under = ~neg & ((u & self.lo) != 0), neg & ((u | self.hi) != -1)
         m.d.sync += vsat.eq(Mux(over, self.hi, Mux(under, self.lo, u)))
-        # a+10 ...: fire; the tags ride alongside.
-        m.d.comb += [fire.valid_in.eq(s10["valid"]), fire.v_in.eq(vsat), fire.threshold.eq(self.threshold),
+        # a+11 ...: fire; the tags ride alongside.
+        m.d.comb += [fire.valid_in.eq(s11["valid"]), fire.v_in.eq(vsat), fire.threshold.eq(self.threshold),
                      fire.burst.eq(self.burst)]
-        tags = {k: s10[k] for k in ("naddr", "pool_first", "pool_last")}
+        tags = {k: s11[k] for k in ("naddr", "pool_first", "pool_last")}
         for j in range(fire.latency):
             tags = delay(tags, f"f{j}")
         # write-back.

@@ -137,7 +137,9 @@ class UartAccelerator(wiring.Component):
         ``seen`` and compared with ``best`` by :meth:`_argmax` over the next
         cycles, so no path goes from the accelerator's logit port through a
         comparator into the byte shifter (one UART byte lasts ``10 * divisor``
-        cycles, far longer than the lag).
+        cycles, far longer than the lag). Each load of the byte shifter is
+        decided into a one-hot register and done a cycle later, from registers
+        (so no path runs from a handshake through the FSM into the shifter).
         """
         lb = self.logit_bytes
         out = Signal(32)
@@ -160,27 +162,33 @@ class UartAccelerator(wiring.Component):
         take = accel.logits.valid & ready
         m.d.comb += accel.logits.ready.eq(ready)
         m.d.sync += ready.eq(0)
+        # The shifter's loads: (value, bytes), decided a cycle before.
+        loads = {"reply": (REPLY, 1), "logit": (seen.as_signed(), lb), "class": (best_i, 2),
+                 "cycles": (accel.cycles, 4)}
+        load = {name: Signal(name=f"load_{name}") for name in loads}
+        m.d.sync += [flag.eq(0) for flag in load.values()]
+        for name, (value, nbytes) in loads.items():
+            with m.If(load[name]):
+                m.d.sync += [out.eq(value), left.eq(nbytes)]
         with m.FSM(name="tx_fsm"):
             with m.State("WAIT"):
                 with m.If(done):
-                    m.d.sync += [out.eq(REPLY), left.eq(1), k.eq(0), last.eq(self.classes == 1), idle.eq(0)]
+                    m.d.sync += [load["reply"].eq(1), k.eq(0), last.eq(self.classes == 1), idle.eq(0)]
                     m.next = "LOGITS"
             with m.State("LOGITS"):
                 m.d.sync += ready.eq(idle & ~take)
                 with m.If(take):
-                    value = accel.logits.payload
-                    m.d.sync += [out.eq(value.as_signed()), left.eq(lb), idle.eq(0), k.eq(k + 1),
-                                 last.eq(k == self.classes - 2),
-                                 seen.eq(value), seen_i.eq(k), seen_valid.eq(1)]
+                    m.d.sync += [load["logit"].eq(1), idle.eq(0), k.eq(k + 1), last.eq(k == self.classes - 2),
+                                 seen.eq(accel.logits.payload), seen_i.eq(k), seen_valid.eq(1)]
                     with m.If(last):
                         m.next = "CLASS"
             with m.State("CLASS"):
                 with m.If(idle & ~seen_valid & ~deciding):
-                    m.d.sync += [out.eq(best_i), left.eq(2), idle.eq(0)]
+                    m.d.sync += [load["class"].eq(1), idle.eq(0)]
                     m.next = "CYCLES"
             with m.State("CYCLES"):
                 with m.If(idle):
-                    m.d.sync += [out.eq(accel.cycles), left.eq(4), idle.eq(0)]
+                    m.d.sync += [load["cycles"].eq(1), idle.eq(0)]
                     m.next = "FLUSH"
             with m.State("FLUSH"):
                 with m.If(idle):

@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 import operator
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -177,34 +177,18 @@ class Walker(wiring.Component):
         zero = [Signal(name=f"zero_{k}") for k in LEVELS]
         f0 = {k: Signal(signed(sb), name=f"g0_{k}") for k in SMALL}
         f0.update({k: Signal(wd[k], name=f"g0_{k}") for k in WIDE})
-        inner = [1]
-        for L in range(nl - 1):
-            inner.append(inner[-1] & last[L])
-        # The level the next step advances (the innermost counter not at its last value), a register.
-        level = Signal(range(nl + 1))
+        # inner[L]: every level inside L is at its last value (level L steps), a register.
+        inner = [Const(1)] + [Signal(name=f"inner_{k}") for k in LEVELS[1:]]
+        # The level the next step advances (the innermost counter not at its last value), a one-hot
+        # register (all zero: the walk's last group).
+        level = Signal(nl, name="level")
         last_next = [Signal(name=f"lastn_{k}") for k in LEVELS]
         m.d.comb += [last_next[L].eq(Mux(inner[L], Mux(last[L], pc["n1"][L], cnt[L] == 1), last[L]))
                      for L in range(nl)]
         level_next = Signal.like(level)
-        m.d.comb += level_next.eq(nl)
-        for L in reversed(range(nl)):
-            with m.If(~last_next[L]):
-                m.d.comb += level_next.eq(L)
+        inner_next = [functools.reduce(operator.and_, last_next[:L], 1) for L in range(nl)]
+        m.d.comb += [level_next[L].eq(~last_next[L] & inner_next[L]) for L in range(nl)]
         delta = self._deltas(m, f0, level)
-        with m.Switch(self.pass_index):
-            for i, (q, fields) in enumerate(zip(self.passes, self.fields)):
-                with m.Case(i):
-                    with m.If(self.init):
-                        geo, n = geometry(q), counts(q)
-                        m.d.sync += [pc["kwm1"].eq(geo["kw"] - 1), pc["khm1"].eq(geo["kh"] - 1),
-                                     pc["iw"].eq(geo["iw"]), pc["kw"].eq(geo["kw"]),
-                                     pc["null"].eq(q.kind is Kind.CACHED)]
-                        m.d.sync += [pc["nm1"][L].eq(n[L] - 1) for L in range(nl)]
-                        m.d.sync += [pc["n1"][L].eq(n[L] == 1) for L in range(nl)]
-                        m.d.sync += [cnt[L].eq(n[L] - 1) for L in range(nl)]
-                        m.d.sync += [last[L].eq(n[L] == 1) for L in range(nl)] + [z.eq(1) for z in zero]
-                        m.d.sync += level.eq(min([L for L in range(nl) if n[L] != 1] + [nl]))
-                        m.d.sync += [f0[k].eq(fields[k][0]) for k in f0]
         # G1.
         g1 = dict(pos=Signal(wd["rbx"]), w=Signal(wd["gb"]), rstep=Signal(wd["rbx"]), wstep=Signal(wd["gb"]),
                   ncols=Signal(signed(sb)), nrows=Signal(signed(sb)), ncols0=Signal(), nrows0=Signal(),
@@ -219,7 +203,24 @@ class Walker(wiring.Component):
         null = pc["null"] | (ncols < 0) | (nrows < 0)
         adv = (self.fill != 0) | (self.take & self.last_tap)
         gload = (self.fill == 2) | (self.take & self.last_tap)
-        with m.If(adv):
+        # init has priority over a step (they never meet): the step logic then only enables.
+        with m.If(self.init):
+            with m.Switch(self.pass_index):
+                for i, (q, fields) in enumerate(zip(self.passes, self.fields)):
+                    with m.Case(i):
+                        geo, n = geometry(q), counts(q)
+                        m.d.sync += [pc["kwm1"].eq(geo["kw"] - 1), pc["khm1"].eq(geo["kh"] - 1),
+                                     pc["iw"].eq(geo["iw"]), pc["kw"].eq(geo["kw"]),
+                                     pc["null"].eq(q.kind is Kind.CACHED)]
+                        m.d.sync += [pc["nm1"][L].eq(n[L] - 1) for L in range(nl)]
+                        m.d.sync += [pc["n1"][L].eq(n[L] == 1) for L in range(nl)]
+                        m.d.sync += [cnt[L].eq(n[L] - 1) for L in range(nl)]
+                        m.d.sync += [last[L].eq(n[L] == 1) for L in range(nl)] + [z.eq(1) for z in zero]
+                        m.d.sync += [inner[L].eq(all(c == 1 for c in n[:L])) for L in range(1, nl)]
+                        first_level = min([L for L in range(nl) if n[L] != 1] + [nl])
+                        m.d.sync += level.eq(1 << first_level if first_level < nl else 0)
+                        m.d.sync += [f0[k].eq(fields[k][0]) for k in f0]
+        with m.Elif(adv):
             m.d.sync += [
                 g1["pos"].eq(Mux(yneg, f0["extra"], f0["rbx"]) + Mux(xneg, 0, f0["ix0"])),
                 g1["w"].eq(Mux(yneg, f0["wg"], f0["gb"]) - Mux(xneg, f0["ix0"], 0)),
@@ -233,6 +234,7 @@ class Walker(wiring.Component):
             ]
             m.d.sync += [f0[k].eq(f0[k] + delta[k]) for k in f0]
             m.d.sync += [last[L].eq(last_next[L]) for L in range(nl)] + [level.eq(level_next)]
+            m.d.sync += [inner[L].eq(inner_next[L]) for L in range(1, nl)]
             for L in range(nl):
                 with m.If(inner[L]):
                     m.d.sync += [cnt[L].eq(Mux(last[L], pc["nm1"][L], cnt[L] - 1)), zero[L].eq(last[L])]
@@ -240,30 +242,37 @@ class Walker(wiring.Component):
         return m
 
     def _deltas(self, m, f0, level) -> dict:
-        """Each field's step at ``level`` in the running pass.
+        """Each field's step at the one-hot ``level`` in the running pass.
 
-        An AND-OR of per-pass level tables under a one-hot pass select
-        registered a cycle after ``pass_index`` (G0 first steps in ``FILL0``,
-        a cycle after ``BEGIN`` loads it), so no decode of the pass index sits
-        before G0's adders.
+        Per field and level, the running pass's step is a register loaded at
+        ``init`` (a constant when every pass has the same step there, nothing
+        when it is 0), so G0's adders see an AND-OR of registers under
+        ``level`` and no decode of the pass index.
         """
-        sel = Signal(len(self.passes), name="pass_sel")
-        m.d.sync += sel.eq(Cat(self.pass_index == i for i in range(len(self.passes))))
-        delta = {k: Signal.like(f0[k], name=f"d_{k}") for k in f0}
+        delta = {}
         for k in f0:
-            parts = []
-            for i, (q, fields) in enumerate(zip(self.passes, self.fields)):
-                table = deltas(q, fields[k][1])
-                if not any(table):
+            tables = [deltas(q, fields[k][1]) for q, fields in zip(self.passes, self.fields)]
+            terms = []
+            for L in range(len(LEVELS)):
+                values = {table[L] for table in tables}
+                if values == {0}:
                     continue
-                part = Signal.like(f0[k], name=f"d{i}_{k}")
-                with m.Switch(level):
-                    for L, value in enumerate(table):
-                        with m.Case(L):
-                            m.d.comb += part.eq(Mux(sel[i], value, 0))
-                parts.append(part)
-            m.d.comb += delta[k].eq(functools.reduce(operator.or_, parts, 0))
+                step = Const(values.pop(), f0[k].shape()) if len(values) == 1 \
+                    else self._pass_constant(m, f"d_{k}_{LEVELS[L]}", f0[k].shape(), [t[L] for t in tables])
+                terms.append(Mux(level[L], step, 0))
+            delta[k] = Signal.like(f0[k], name=f"d_{k}")
+            m.d.comb += delta[k].eq(functools.reduce(operator.or_, terms, 0))
         return delta
+
+    def _pass_constant(self, m, name, shape, values) -> Signal:
+        """A register loaded at ``init`` with ``values[pass_index]``."""
+        reg = Signal(shape, name=name)
+        with m.If(self.init):
+            with m.Switch(self.pass_index):
+                for i, value in enumerate(values):
+                    with m.Case(i):
+                        m.d.sync += reg.eq(value)
+        return reg
 
     def _pair(self, m, g1, gload):
         """Stage ``T``: the pair offered to the issuer."""
