@@ -193,21 +193,25 @@ class NeuronLane(wiring.Component):
         s7 = delay(s6, "s7", ("naddr", "pool_first", "pool_last"))
         s7.update(delay({"valid": s6["valid"] & s6["last"], "sum": acc_next}, "s7"))
         # a+8: the membrane (and cache) words into registers; a+9: U = V + I (or the cached I).
-        s9 = delay(delay(s7, "s8"), "s9")
+        s8 = delay(s7, "s8")
+        s9 = delay(s8, "s9")
         s9.update(delay({"v": vram.read_data}, "s9"))
         m.d.comb += self.mem_data.eq(s9["v"])
-        current = s9["sum"]
+        # U's operands are chosen as they are registered, so U is one adder from registers.
+        v_or_init = Signal(signed(self.mem_bits), name="s9_v_or_init")
+        m.d.sync += v_or_init.eq(Mux(self.t0, self.v_init, vram.read_data))
+        current = Signal(signed(max(self.acc_bits, self.cache_bits)), name="s9_current")
         if self.cache_depth:
             m.submodules.cram = cram = BlockedMemory(signed(self.cache_bits), self.cache_depth,
                                                      words=self._words(self.cache_bits), writable=True)
-            cached = Signal(signed(self.cache_bits), name="s9_cache")
-            m.d.sync += cached.eq(cram.read_data)
             m.d.comb += [cram.read_addr.eq(s6["naddr"]), cram.write_addr.eq(s9["naddr"]),
-                         cram.write_data.eq(current), cram.write_en.eq(s9["valid"] & self.write_cache)]
-            current = Mux(self.use_cache, cached, current)
+                         cram.write_data.eq(s9["sum"]), cram.write_en.eq(s9["valid"] & self.write_cache)]
+            m.d.sync += current.eq(Mux(self.use_cache, cram.read_data, s8["sum"]))
+        else:
+            m.d.sync += current.eq(s8["sum"])
         s10 = delay(s9, "s10", ("valid", "naddr", "pool_first", "pool_last"))
         u = Signal(signed(self.v_bits), name="s10_u")
-        m.d.sync += u.eq(Mux(self.t0, self.v_init, s9["v"]) + current)
+        m.d.sync += u.eq(v_or_init + current)
         # a+10: saturate. [lo, hi] = [-2^(b-1), 2^(b-1) - 1]: u fits when its bits from b - 1 up
         # equal its sign, so no comparator: lo is the mask of those bits and hi its complement.
         s11 = delay(s10, "s11")

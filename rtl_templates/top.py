@@ -20,7 +20,7 @@ Protocol
 """
 from __future__ import annotations
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -125,7 +125,7 @@ class Accelerator(wiring.Component):
         begin = Signal()
         pc, lp = self._pass_constants(m, begin, pidx, t, rbits, widths)
         m.d.comb += walker.pass_index.eq(pidx)
-        issuing, fill_end = Signal(), Signal()          # issuing: a register, cleared by the last token
+        issuing, fill_end = Signal(name="issuing"), Signal()    # issuing: a register, cleared by the last token
         if event:
             ebits = plan.index_bits + vb
             lmem = Memory(shape=ebits, depth=plan.list_depth, init=[])
@@ -150,37 +150,43 @@ class Accelerator(wiring.Component):
         out_active, out_end = Signal(name="out_active"), Signal(name="out_end")
         dcount = Signal(range(64 + plan.max_burst))
         dzero, step_end, last_t, pnext = Signal(), Signal(), Signal(), Signal.like(pidx)
+        m.d.comb += walker.pass_next.eq(pnext)      # the pass of the next BEGIN (0 while idle)
         cycles = Signal(32)
         m.d.comb += self.cycles.eq(cycles)
         z = Signal()
+        # BEGIN, FILL0, FILL1 and DONE as registers of their own (set with the transition into
+        # the state), so the walker, the pass constants and the logit reader start from registers.
+        in_begin, in_fill0, in_fill1, in_done = (Signal(name=n) for n in ("in_begin", "in_fill0", "in_fill1",
+                                                                           "in_done"))
+        m.d.sync += [in_begin.eq(0), in_done.eq(0), in_fill0.eq(in_begin), in_fill1.eq(in_fill0)]
+        m.d.comb += [walker.init.eq(in_begin), begin.eq(in_begin), walker.fill.eq(Cat(in_fill0, in_fill1)),
+                     fill_end.eq(in_fill1), out_start.eq(in_done)]
         with m.FSM():
             def accept_start():
                 with m.If(self.start):
-                    m.d.sync += [pidx.eq(0), t.eq(0), cycles.eq(1)]
+                    m.d.sync += [pidx.eq(0), t.eq(0), cycles.eq(1), in_begin.eq(1)]
                     m.next = "BEGIN"
 
             with m.State("IDLE"):
                 accept_start()
             with m.State("BEGIN"):
-                m.d.comb += [self.busy.eq(1), walker.init.eq(1), begin.eq(1)]
+                m.d.comb += self.busy.eq(1)
                 wraps = (pidx == n_first - 1) | (pidx == n_all - 1)
                 m.d.sync += [cycles.eq(cycles + 1), step_end.eq(wraps), last_t.eq(t == plan.network.timesteps - 1),
                              pnext.eq(Mux(wraps, n_first, pidx + 1))]
                 m.next = "FILL0"
             with m.State("FILL0"):
-                m.d.comb += [self.busy.eq(1), walker.fill.eq(1)]
+                m.d.comb += self.busy.eq(1)
                 m.d.sync += cycles.eq(cycles + 1)
                 m.next = "FILL1"
             with m.State("FILL1"):
-                m.d.comb += [self.busy.eq(1), walker.fill.eq(2), fill_end.eq(1)]
-                m.d.sync += [cycles.eq(cycles + 1), z.eq(1), issuing.eq(1)]
+                m.d.comb += self.busy.eq(1)
+                m.d.sync += cycles.eq(cycles + 1)
                 m.next = "ISSUE"
             with m.State("ISSUE"):
                 # The tokens, then one cycle with issuing low: the first of the drain.
                 m.d.comb += self.busy.eq(1)
                 m.d.sync += cycles.eq(cycles + 1)
-                with m.If(pass_end | scan_end):
-                    m.d.sync += [issuing.eq(0), dcount.eq(pc["drain"] - 2), dzero.eq(pc["drain"] == 2)]
                 with m.If(~issuing):
                     m.next = "DRAIN"
             with m.State("DRAIN"):
@@ -191,16 +197,23 @@ class Accelerator(wiring.Component):
                     with m.If(step_end):
                         m.d.sync += t.eq(t + 1)
                     with m.If(step_end & last_t):
+                        m.d.sync += [pnext.eq(0), in_done.eq(1)]     # pnext: the first pass of the next start
                         m.next = "DONE"
                     with m.Else():
+                        m.d.sync += in_begin.eq(1)
                         m.next = "BEGIN"
             with m.State("DONE"):
-                m.d.comb += [self.done.eq(1), out_start.eq(1)]
+                m.d.comb += self.done.eq(1)
                 m.next = "OUT"
             with m.State("OUT"):
                 with m.If(out_end):         # idle already: a start here is taken as in IDLE
                     m.next = "IDLE"
                     accept_start()
+        # Issuing from FILL1 to the last token (outside the FSM: no state decode in these paths).
+        with m.If(in_fill1):
+            m.d.sync += [z.eq(1), issuing.eq(1)]
+        with m.Elif(pass_end | scan_end):
+            m.d.sync += [issuing.eq(0), dcount.eq(pc["drain"] - 2), dzero.eq(pc["drain"] == 2)]
         # "In OUT" as its own register (the logit reader's logic starts from registers); the
         # FSM leaves OUT a cycle after the last logit is taken, from a register (the taker's
         # ``ready`` then meets no FSM logic).

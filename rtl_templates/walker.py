@@ -36,7 +36,7 @@ from __future__ import annotations
 import functools
 import operator
 
-from amaranth import Const, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -44,8 +44,9 @@ from hwgen.hwplan import Kind, Pass
 
 #: Loop levels, innermost first.
 LEVELS = ("dx", "dy", "g", "px", "py")
-#: Small signed affine fields (tap-window clamps).
-SMALL = ("ix0", "ixe", "iy0", "iye")
+#: Small signed affine fields (tap-window clamps; ``ixr``/``ixo`` = ``ix0 + kw - 1``/``ix0 - iw``,
+#: whose signs say whether the window misses the input, and the same for rows).
+SMALL = ("ix0", "ixe", "ixr", "ixo", "iy0", "iye", "iyr", "iyo")
 #: Address-like affine fields, computed modulo their width.
 WIDE = ("rbx", "extra", "gb", "wg", "naddr", "baddr", "oaddr")
 
@@ -91,6 +92,10 @@ def affine(q: Pass, src_base: int, dst_base: int) -> dict[str, tuple[int, tuple[
         "ixe": (-pw - (iw - kw), tuple(sw * c for c in ox)),
         "iy0": (-ph, tuple(sh * c for c in oy)),
         "iye": (-ph - (ih - kh), tuple(sh * c for c in oy)),
+        "ixr": (-pw + kw - 1, tuple(sw * c for c in ox)),
+        "ixo": (-pw - iw, tuple(sw * c for c in ox)),
+        "iyr": (-ph + kh - 1, tuple(sh * c for c in oy)),
+        "iyo": (-ph - ih, tuple(sh * c for c in oy)),
         "extra": (extra0, tuple(hw * c if pool else 0 for c in gl)),
         "rbx": (-ph * iw + extra0, tuple(sh * iw * a + (hw * b if pool else 0) for a, b in zip(oy, gl))),
         "gb": (q.wbase, tuple(q.ckk * c for c in gl)),
@@ -133,6 +138,10 @@ class Walker(wiring.Component):
     -------
     pass_index : In
         The running pass (constant from ``init`` to the pass's end).
+    pass_next : In
+        The pass of the next ``init``, held from the cycle before it (the
+        walker registers that pass's first group every cycle, so ``init``
+        loads ``G0`` from registers).
     init : In(1)
         Load the first group of the pass into ``G0`` and the pass constants.
     fill : In(2)
@@ -153,7 +162,7 @@ class Walker(wiring.Component):
         self.sbits = max(span + [1]).bit_length() + 2
         self.nmax = max(max(counts(q)) for q in passes)
         super().__init__({
-            "pass_index": In(range(len(passes) + 1)), "init": In(1), "fill": In(2), "take": In(1),
+            "pass_index": In(range(len(passes) + 1)), "pass_next": In(range(len(passes) + 1)), "init": In(1), "fill": In(2), "take": In(1),
             "rpos": Out(widths["rpos"]), "wpair": Out(widths["wpair"]), "null": Out(1),
             "first_tap": Out(1), "last_tap": Out(1), "final": Out(1), "naddr": Out(widths["naddr"]),
             "baddr": Out(widths["baddr"]), "oaddr": Out(widths["oaddr"]), "pool_first": Out(1),
@@ -168,27 +177,24 @@ class Walker(wiring.Component):
         wd = {k: self.widths[self._width(k)] for k in WIDE}
         # Pass constants, registered at init.
         pc = dict(nm1=[Signal(range(self.nmax), name=f"nm1_{k}") for k in LEVELS],
-                  n1=[Signal(name=f"n1_{k}") for k in LEVELS],
-                  kwm1=Signal(signed(sb)), khm1=Signal(signed(sb)), iw=Signal(wd["rbx"]),
-                  kw=Signal(wd["gb"]), null=Signal())
+                  n1=[Signal(name=f"n1_{k}") for k in LEVELS], n2=[Signal(name=f"n2_{k}") for k in LEVELS],
+                  first=Signal(nl, name="first_level"), above=Signal(nl, name="above_first"),
+                  kwm1=Signal(signed(sb)), khm1=Signal(signed(sb)), iwk=Signal(wd["rbx"]),
+                  null=Signal(), iw1=Signal(), ih1=Signal(), kw1=Signal(), kh1=Signal())
         # G0.
         cnt = [Signal(range(self.nmax), name=f"c_{k}") for k in LEVELS]
         last = [Signal(name=f"last_{k}") for k in LEVELS]
+        pen = [Signal(name=f"pen_{k}") for k in LEVELS]         # cnt == 1: last after the level's next step
         zero = [Signal(name=f"zero_{k}") for k in LEVELS]
         f0 = {k: Signal(signed(sb), name=f"g0_{k}") for k in SMALL}
         f0.update({k: Signal(wd[k], name=f"g0_{k}") for k in WIDE})
         # inner[L]: every level inside L is at its last value (level L steps), a register.
         inner = [Const(1)] + [Signal(name=f"inner_{k}") for k in LEVELS[1:]]
-        # The level the next step advances (the innermost counter not at its last value), a one-hot
-        # register (all zero: the walk's last group).
-        level = Signal(nl, name="level")
         last_next = [Signal(name=f"lastn_{k}") for k in LEVELS]
-        m.d.comb += [last_next[L].eq(Mux(inner[L], Mux(last[L], pc["n1"][L], cnt[L] == 1), last[L]))
+        m.d.comb += [last_next[L].eq(Mux(inner[L], Mux(last[L], pc["n1"][L], pen[L]), last[L]))
                      for L in range(nl)]
-        level_next = Signal.like(level)
         inner_next = [functools.reduce(operator.and_, last_next[:L], 1) for L in range(nl)]
-        m.d.comb += [level_next[L].eq(~last_next[L] & inner_next[L]) for L in range(nl)]
-        delta = self._deltas(m, f0, level)
+        pen_next = [Mux(inner[L], Mux(last[L], pc["n2"][L], cnt[L] == 2), pen[L]) for L in range(nl)]
         # G1.
         g1 = dict(pos=Signal(wd["rbx"]), w=Signal(wd["gb"]), rstep=Signal(wd["rbx"]), wstep=Signal(wd["gb"]),
                   ncols=Signal(signed(sb)), nrows=Signal(signed(sb)), ncols0=Signal(), nrows0=Signal(),
@@ -197,49 +203,127 @@ class Walker(wiring.Component):
                   oaddr=Signal(wd["oaddr"]))
         g1 = {k: Signal.like(v, name=f"g1_{k}") for k, v in g1.items()}
         xneg, yneg = f0["ix0"] < 0, f0["iy0"] < 0
+        # The columns (rows) the borders clip off the window, one subtraction each; the window's
+        # extent and row steps are one more add/compare from those.
+        clipx, clipy = Signal(signed(sb), name="clipx"), Signal(signed(sb), name="clipy")
+        m.d.comb += [clipx.eq(Mux(f0["ixe"] > 0, f0["ixe"], 0) - Mux(xneg, f0["ix0"], 0)),
+                     clipy.eq(Mux(f0["iye"] > 0, f0["iye"], 0) - Mux(yneg, f0["iy0"], 0))]
         ncols, nrows = Signal(signed(sb)), Signal(signed(sb))
-        m.d.comb += [ncols.eq(pc["kwm1"] + Mux(xneg, f0["ix0"], 0) - Mux(f0["ixe"] > 0, f0["ixe"], 0)),
-                     nrows.eq(pc["khm1"] + Mux(yneg, f0["iy0"], 0) - Mux(f0["iye"] > 0, f0["iye"], 0))]
-        null = pc["null"] | (ncols < 0) | (nrows < 0)
+        m.d.comb += [ncols.eq(pc["kwm1"] - clipx), nrows.eq(pc["khm1"] - clipy)]
+        # Straight from G0's registers: a window misses the input when its last tap is left of it
+        # or its first right of it (ixr < 0 or ixo >= 0); its width is 1 when one tap is left.
+        xpos, ypos = f0["ixe"] > 0, f0["iye"] > 0
+        ncols0 = Mux(xneg, Mux(xpos, pc["iw1"], f0["ixr"] == 0), Mux(xpos, f0["ixo"] == -1, pc["kw1"]))
+        nrows0 = Mux(yneg, Mux(ypos, pc["ih1"], f0["iyr"] == 0), Mux(ypos, f0["iyo"] == -1, pc["kh1"]))
+        null = pc["null"] | (f0["ixr"] < 0) | (f0["ixo"] >= 0) | (f0["iyr"] < 0) | (f0["iyo"] >= 0)
         adv = (self.fill != 0) | (self.take & self.last_tap)
         gload = (self.fill == 2) | (self.take & self.last_tap)
         # init has priority over a step (they never meet): the step logic then only enables.
+        # The next pass's first group, from registers loaded every cycle.
+        nx = self._first_group(m, cnt, last, inner, f0)
+        delta = self._steps(m, pc, f0, last_next, pen_next, nx, adv)
         with m.If(self.init):
+            m.d.sync += [cnt[L].eq(nx["cnt"][L]) for L in range(nl)] + [z.eq(1) for z in zero]
+            m.d.sync += [last[L].eq(nx["last"][L]) for L in range(nl)] + [p.eq(q) for p, q in zip(pen, nx["pen"])]
+            m.d.sync += [inner[L].eq(nx["inner"][L]) for L in range(1, nl)]
             with m.Switch(self.pass_index):
-                for i, (q, fields) in enumerate(zip(self.passes, self.fields)):
+                for i, q in enumerate(self.passes):
                     with m.Case(i):
                         geo, n = geometry(q), counts(q)
                         m.d.sync += [pc["kwm1"].eq(geo["kw"] - 1), pc["khm1"].eq(geo["kh"] - 1),
-                                     pc["iw"].eq(geo["iw"]), pc["kw"].eq(geo["kw"]),
+                                     pc["iwk"].eq(geo["iw"] - geo["kw"] + 1),
+                                     pc["iw1"].eq(geo["iw"] == 1), pc["ih1"].eq(geo["ih"] == 1),
+                                     pc["kw1"].eq(geo["kw"] == 1), pc["kh1"].eq(geo["kh"] == 1),
                                      pc["null"].eq(q.kind is Kind.CACHED)]
                         m.d.sync += [pc["nm1"][L].eq(n[L] - 1) for L in range(nl)]
                         m.d.sync += [pc["n1"][L].eq(n[L] == 1) for L in range(nl)]
-                        m.d.sync += [cnt[L].eq(n[L] - 1) for L in range(nl)]
-                        m.d.sync += [last[L].eq(n[L] == 1) for L in range(nl)] + [z.eq(1) for z in zero]
-                        m.d.sync += [inner[L].eq(all(c == 1 for c in n[:L])) for L in range(1, nl)]
+                        m.d.sync += [pc["n2"][L].eq(n[L] == 2) for L in range(nl)]
                         first_level = min([L for L in range(nl) if n[L] != 1] + [nl])
-                        m.d.sync += level.eq(1 << first_level if first_level < nl else 0)
-                        m.d.sync += [f0[k].eq(fields[k][0]) for k in f0]
+                        m.d.sync += [pc["first"].eq((1 << first_level) & ((1 << nl) - 1)),
+                                     pc["above"].eq(((1 << nl) - 1) & ~((2 << first_level) - 1))]
         with m.Elif(adv):
             m.d.sync += [
                 g1["pos"].eq(Mux(yneg, f0["extra"], f0["rbx"]) + Mux(xneg, 0, f0["ix0"])),
                 g1["w"].eq(Mux(yneg, f0["wg"], f0["gb"]) - Mux(xneg, f0["ix0"], 0)),
-                g1["rstep"].eq(pc["iw"] - ncols), g1["wstep"].eq(pc["kw"] - ncols),
-                g1["ncols"].eq(ncols), g1["nrows"].eq(nrows), g1["ncols0"].eq(ncols == 0),
-                g1["nrows0"].eq(nrows == 0), g1["null"].eq(null),
-                g1["single"].eq(null | ((ncols == 0) & (nrows == 0))),
+                g1["rstep"].eq(pc["iwk"] + clipx), g1["wstep"].eq(1 + clipx),
+                g1["ncols"].eq(ncols), g1["nrows"].eq(nrows), g1["ncols0"].eq(ncols0),
+                g1["nrows0"].eq(nrows0), g1["null"].eq(null),
+                g1["single"].eq(null | (ncols0 & nrows0)),
                 g1["last_group"].eq(inner[nl - 1] & last[nl - 1]),
                 g1["pool_first"].eq(zero[0] & zero[1]), g1["pool_last"].eq(last[0] & last[1]),
                 g1["naddr"].eq(f0["naddr"]), g1["baddr"].eq(f0["baddr"]), g1["oaddr"].eq(f0["oaddr"]),
             ]
-            m.d.sync += [f0[k].eq(f0[k] + delta[k]) for k in f0]
-            m.d.sync += [last[L].eq(last_next[L]) for L in range(nl)] + [level.eq(level_next)]
+            m.d.sync += [last[L].eq(last_next[L]) for L in range(nl)]
             m.d.sync += [inner[L].eq(inner_next[L]) for L in range(1, nl)]
             for L in range(nl):
                 with m.If(inner[L]):
                     m.d.sync += [cnt[L].eq(Mux(last[L], pc["nm1"][L], cnt[L] - 1)), zero[L].eq(last[L])]
+            m.d.sync += [pen[L].eq(pen_next[L]) for L in range(nl)]
+        # G0's fields: the first group's at init (from registers), else f0 + delta at a step.
+        with m.If(self.init):
+            m.d.sync += [f0[k].eq(nx["f0"][k]) for k in f0]
+        with m.Elif(adv):
+            m.d.sync += [f0[k].eq(f0[k] + delta[k]) for k in f0]
         self._pair(m, g1, gload)
         return m
+
+    def _first_group(self, m, cnt, last, inner, f0) -> dict:
+        """``G0``'s registers at the first group of pass ``pass_next``, registered every cycle."""
+        nl = len(LEVELS)
+        nx = dict(cnt=[Signal.like(c, name=f"nx_{c.name}") for c in cnt],
+                  last=[Signal.like(v, name=f"nx_{v.name}") for v in last],
+                  inner=[Const(1)] + [Signal(name=f"nx_{v.name}") for v in inner[1:]],
+                  pen=[Signal(name=f"nx_pen_{k}") for k in LEVELS],
+                  delta={k: Signal.like(v, name=f"nx_d_{k}") for k, v in f0.items()}, at_first=Signal(name="nx_at_first"),
+                  pen_first=Signal(name="nx_pen_first"), up=Signal(nl, name="nx_up"),
+                  f0={k: Signal.like(v, name=f"nx_{k}") for k, v in f0.items()})
+        with m.Switch(self.pass_next):
+            for i, (q, fields) in enumerate(zip(self.passes, self.fields)):
+                with m.Case(i):
+                    n = counts(q)
+                    first_level = min([L for L in range(nl) if n[L] != 1] + [nl])
+                    m.d.sync += [nx["cnt"][L].eq(n[L] - 1) for L in range(nl)]
+                    m.d.sync += [nx["last"][L].eq(n[L] == 1) for L in range(nl)]
+                    m.d.sync += [nx["inner"][L].eq(all(c == 1 for c in n[:L])) for L in range(1, nl)]
+                    m.d.sync += [nx["pen"][L].eq(n[L] == 2) for L in range(nl)] + [nx["at_first"].eq(first_level < nl)]
+                    up = min([L for L in range(first_level + 1, nl) if n[L] != 1] + [nl])
+                    m.d.sync += [nx["pen_first"].eq(first_level < nl and n[first_level] == 2),
+                                 nx["up"].eq((1 << up) & ((1 << nl) - 1))]
+                    m.d.sync += [nx["delta"][k].eq(deltas(q, fields[k][1])[first_level] if first_level < nl else 0)
+                                 for k in f0]
+                    m.d.sync += [nx["f0"][k].eq(fields[k][0]) for k in f0]
+        return nx
+
+    def _steps(self, m, pc, f0, last_next, pen_next, nx, adv):
+        """The step registers ``delta``: each field's step at the next ``adv``.
+
+        The level a step advances is the first level (the innermost with more
+        than one value) unless that level has just reached its last value:
+        then it is ``up``, the innermost level above it not at its last
+        value. So after a step, the next step is the first level's
+        (``d_first``, a register) unless the first level reached its last
+        value (``pen_first``: it was one short); then it is the delta of
+        ``up``, an AND-OR of registers under ``up``. ``up`` and ``pen_first``
+        are registers too (of the state after each step), so no adder and at
+        most a few LUTs sit before ``delta``, and G0's adders start from it.
+        """
+        nl = len(LEVELS)
+        delta = {k: Signal.like(v, name=f"d_{k}") for k, v in f0.items()}
+        d_first = {k: Signal.like(v, name=f"d_first_{k}") for k, v in f0.items()}
+        at_first, pen_first, up = Signal(name="at_first"), Signal(name="pen_first"), Signal(nl, name="up")
+        first, above = pc["first"], pc["above"]
+        d_up = self._deltas(m, f0, up)
+        leaves = at_first & pen_first
+        clear = [last_next[i] | ~above[i] for i in range(nl)]
+        with m.If(self.init):
+            m.d.sync += [delta[k].eq(nx["delta"][k]) for k in f0] + [d_first[k].eq(nx["delta"][k]) for k in f0]
+            m.d.sync += [at_first.eq(nx["at_first"]), pen_first.eq(nx["pen_first"]), up.eq(nx["up"])]
+        with m.Elif(adv):
+            m.d.sync += [delta[k].eq(Mux(leaves, d_up[k], d_first[k])) for k in f0] + [at_first.eq(~leaves)]
+            m.d.sync += pen_first.eq(functools.reduce(operator.or_, [first[L] & pen_next[L] for L in range(nl)]))
+            m.d.sync += up.eq(Cat(above[j] & ~last_next[j] & functools.reduce(operator.and_, clear[:j], 1)
+                                  for j in range(nl)))
+        return delta
 
     def _deltas(self, m, f0, level) -> dict:
         """Each field's step at the one-hot ``level`` in the running pass.
