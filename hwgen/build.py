@@ -196,7 +196,7 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
     if work.exists():
         shutil.rmtree(work)
     (on_stage or (lambda s: None))("elaborate (amaranth)")
-    overrides = {}
+    overrides = {"synth_opts": ICE40_SYNTH_OPTS}
     if board.family is Family.ECP5:
         overrides = {"script_after_read": LANE_REGISTERS_SCRIPT, "script_after_synth": outreg_script(plan)}
     build_plan_ = platform.prepare(BoardTop(plan, board.baud), name="top",
@@ -230,6 +230,15 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
     _write_json(out_dir / "build_report.json", report.to_json())
     return report
 
+
+#: ``synth_ice40`` options. ``-no-rw-check``: a read and a write of one address in one
+#: cycle return an undefined word, instead of Yosys's emulated read-before-write (a
+#: comparator and a bypass register on every block RAM, whose address compare was the
+#: critical path of the demo-shape build on the iCEBreaker). No hwgen memory meets that
+#: case: reads and writes of a buffer bank go to different buffers (ping-pong, the image
+#: loaded while idle), a membrane or cache word is read and written back a lane latency
+#: apart and never twice in a pass, and the single-port RAM serves one access a cycle.
+ICE40_SYNTH_OPTS = "-no-rw-check"
 
 #: Yosys command after reading the design (ECP5): keep each lane's own copy of the
 #: token pipeline (``s1_*`` .. ``s9_*`` registers). They hold the same values in every

@@ -20,8 +20,8 @@ weight register; :math:`a+3 \\ldots a+5` product (three-stage shift-add,
 :mod:`.multiply`) and bias read; :math:`a+6` accumulate (from the bias, so a
 group's last token leaves :math:`I = S + b`) and membrane and cache read;
 :math:`a+7` their pieces' outputs registered; :math:`a+8` the selected words
-registered; :math:`a+9` :math:`U = V + I`; :math:`a+10` saturate;
-:math:`a+11 \\ldots` fire (``FireUnit.latency`` stages); then the
+registered; :math:`a+9` :math:`U = V + I`; :math:`a+10, a+11` saturate
+(the range tests, then the choice); :math:`a+12 \\ldots` fire (``FireUnit.latency`` stages); then the
 write-back cycle ``a + latency``. Every RAM and ROM output goes straight
 into a register, and the multiplexer over a memory's block RAMs starts
 from registers (block-RAM clock-to-out is most of a cycle on
@@ -86,7 +86,7 @@ class NeuronLane(wiring.Component):
         :math:`[-2^{b-1}, 2^{b-1} - 1]`.
     ext_en, ext_addr, mem_data : In, In, Out
         Membrane read port for the logit reader while the lane is idle
-        (``mem_data`` is the word at ``ext_addr`` three cycles later).
+        (``mem_data`` is the word at ``ext_addr`` :attr:`ext_latency` cycles later).
     out_valid, out_value : Out
         The write-back: a spike count (or pool sum) for the spike buffer.
     """
@@ -128,11 +128,16 @@ class NeuronLane(wiring.Component):
     @staticmethod
     def latency_for(max_burst: int) -> int:
         """:attr:`latency` of a lane whose fire unit has ``max_burst`` stages."""
-        return 11 + max(1, max_burst)
+        return 12 + max(1, max_burst)
+
+    @property
+    def ext_latency(self) -> int:
+        """Cycles from ``ext_addr`` to ``mem_data``: 3, or 4 with single-port membranes (the port register)."""
+        return 4 if self.single_port else 3
 
     @property
     def latency(self) -> int:
-        """Cycles from a group's ``last`` token to its write-back: ``11 + FireUnit.latency``."""
+        """Cycles from a group's ``last`` token to its write-back: ``12 + FireUnit.latency``."""
         return self.latency_for(self.max_burst)
 
     def _words(self, width: int) -> int:
@@ -178,7 +183,8 @@ class NeuronLane(wiring.Component):
         prod = multiply(m, s3["value"], weight, "s4")
         s4 = delay(s3, "s4", ("valid", "first", "last", "naddr", "baddr", "pool_first", "pool_last"))
         m.d.comb += b_rd.addr.eq(s4["baddr"])
-        s6 = delay(delay(s4, "s5", ("valid", "first", "last", "naddr", "pool_first", "pool_last")), "s6")
+        s5 = delay(s4, "s5", ("valid", "first", "last", "naddr", "pool_first", "pool_last"))
+        s6 = delay(s5, "s6")
         bias = Signal(signed(self.acc_bits), name="s6_bias")
         m.d.sync += bias.eq(b_rd.data)
         # a+6: accumulate from the bias; a group's current I = S + b leaves on its last token.
@@ -187,9 +193,11 @@ class NeuronLane(wiring.Component):
         m.d.comb += acc_next.eq(Mux(s6["first"], Mux(self.use_bias, bias, 0), acc) + prod)
         with m.If(s6["valid"]):
             m.d.sync += acc.eq(acc_next)
-        m.d.comb += vram.read_addr.eq(Mux(self.ext_en, self.ext_addr, s6["naddr"]))
-        if self.single_port:            # only a group's last token needs its membrane
-            m.d.comb += vram.read_en.eq(self.ext_en | (s6["valid"] & s6["last"]))
+        if self.single_port:    # a request a cycle ahead (the port is a register); only a group's
+            m.d.comb += [vram.read_addr.eq(Mux(self.ext_en, self.ext_addr, s5["naddr"])),  # last token reads
+                         vram.read_en.eq(self.ext_en | (s5["valid"] & s5["last"]))]
+        else:
+            m.d.comb += vram.read_addr.eq(Mux(self.ext_en, self.ext_addr, s6["naddr"]))
         s7 = delay(s6, "s7", ("naddr", "pool_first", "pool_last"))
         s7.update(delay({"valid": s6["valid"] & s6["last"], "sum": acc_next}, "s7"))
         # a+8: the membrane (and cache) words into registers; a+9: U = V + I (or the cached I).
@@ -212,17 +220,21 @@ class NeuronLane(wiring.Component):
         s10 = delay(s9, "s10", ("valid", "naddr", "pool_first", "pool_last"))
         u = Signal(signed(self.v_bits), name="s10_u")
         m.d.sync += u.eq(v_or_init + current)
-        # a+10: saturate. [lo, hi] = [-2^(b-1), 2^(b-1) - 1]: u fits when its bits from b - 1 up
-        # equal its sign, so no comparator: lo is the mask of those bits and hi its complement.
+        # a+10, a+11: saturate. [lo, hi] = [-2^(b-1), 2^(b-1) - 1]: u fits when its bits from b - 1
+        # up equal its sign, so no comparator: lo is the mask of those bits and hi its complement.
+        # The two tests are registered (a+10), the choice made from them (a+11).
         s11 = delay(s10, "s11")
-        vsat = Signal(signed(self.v_bits), name="s11_v")
         neg = u[-1]
-        over, under = ~neg & ((u & self.lo) != 0), neg & ((u | self.hi) != -1)
-        m.d.sync += vsat.eq(Mux(over, self.hi, Mux(under, self.lo, u)))
-        # a+11 ...: fire; the tags ride alongside.
-        m.d.comb += [fire.valid_in.eq(s11["valid"]), fire.v_in.eq(vsat), fire.threshold.eq(self.threshold),
+        over, under = Signal(name="s11_over"), Signal(name="s11_under")
+        u11 = Signal.like(u, name="s11_u")
+        m.d.sync += [over.eq(~neg & ((u & self.lo) != 0)), under.eq(neg & ((u | self.hi) != -1)), u11.eq(u)]
+        s12 = delay(s11, "s12")
+        vsat = Signal(signed(self.v_bits), name="s12_v")
+        m.d.sync += vsat.eq(Mux(over, self.hi, Mux(under, self.lo, u11)))
+        # a+12 ...: fire; the tags ride alongside.
+        m.d.comb += [fire.valid_in.eq(s12["valid"]), fire.v_in.eq(vsat), fire.threshold.eq(self.threshold),
                      fire.burst.eq(self.burst)]
-        tags = {k: s11[k] for k in ("naddr", "pool_first", "pool_last")}
+        tags = {k: s12[k] for k in ("naddr", "pool_first", "pool_last")}
         for j in range(fire.latency):
             tags = delay(tags, f"f{j}")
         # write-back.

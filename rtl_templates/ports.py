@@ -49,9 +49,10 @@ def logit_reader(m, accel, plan, lanes, start, active):
     """Stream the output accumulators (C order) from the lanes' membrane RAM.
 
     ``start`` (the cycle before ``active``) resets the counters. While
-    ``active``, each logit takes six phases: the address steps, the RAM
-    reads, the lane registers the pieces' words, then the selected piece's
-    word (``NeuronLane.mem_data``, three cycles after the address), the
+    ``active``, each logit takes ``ext_latency + 3`` phases: the address
+    steps, the RAM reads (a cycle later behind a single port's register),
+    the lane registers the pieces' words, then the selected piece's word
+    (``NeuronLane.mem_data``, ``ext_latency`` cycles after the address), the
     selected lane's word is registered, then ``valid`` until taken
     (``ready`` only clears ``valid``, so it meets no logic here). Returns
     the "last logit taken" condition.
@@ -62,7 +63,8 @@ def logit_reader(m, accel, plan, lanes, start, active):
     i_c, i_pos, i_b = Signal(range(oc), name="lo_c"), Signal(range(ohow), name="lo_pos"), Signal(range(P),
                                                                                                  name="lo_b")
     ext, gbase = Signal(_bits(plan.mem_depth), name="lo_addr"), Signal(_bits(plan.mem_depth), name="lo_base")
-    phase, first, last = Signal(3, name="lo_phase"), Signal(name="lo_first"), Signal(name="lo_last")
+    sample = 1 + lanes[0].ext_latency          # the phase mem_data holds the word at ext
+    phase, first, last = Signal(range(sample + 2), name="lo_phase"), Signal(name="lo_first"), Signal(name="lo_last")
     data, valid = Signal(signed(plan.mem_bits), name="lo_data"), accel.logits.valid
     done = Signal(name="lo_done")
     m.d.comb += [accel.logits.payload.eq(data), done.eq(valid & accel.logits.ready & last)]
@@ -73,13 +75,13 @@ def logit_reader(m, accel, plan, lanes, start, active):
         m.d.sync += [i_c.eq(0), i_pos.eq(0), i_b.eq(0), ext.eq(plan.out_nbase), gbase.eq(plan.out_nbase),
                      phase.eq(0), first.eq(1), last.eq(oc * ohow == 1)]
     with m.Elif(active):
-        with m.If(phase != 5):
+        with m.If(phase != sample + 1):
             m.d.sync += phase.eq(phase + 1)
         with m.If(phase == 0):
             m.d.sync += first.eq(0)
             with m.If(~first):
                 _step(m, (i_c, i_pos, i_b, ext, gbase, last, *sums), P, ohow, oc)
-        with m.If(phase == 4):
+        with m.If(phase == sample):
             m.d.sync += valid.eq(1)
             with m.Switch(i_b):
                 for b, lane in enumerate(lanes):

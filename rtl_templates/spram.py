@@ -78,15 +78,20 @@ class SinglePortRam(wiring.Component):
     whose read and write share the address (so simulation has the one port
     too).
 
+    The port (address, data, write enable) is a register: a request at
+    cycle :math:`c` uses the memory at :math:`c + 1`, so the memory's
+    address and enables come straight from flip-flops (the iCE40 SPRAM's
+    address setup is long).
+
     Members
     -------
     read_addr, read_en : In
-        Read ``read_addr`` this cycle (it has the port).
+        Read ``read_addr`` (a read request has the port).
     read_data : Out
-        The word :attr:`latency` cycles after a read.
+        The word :attr:`latency` cycles after a read request.
     write_addr, write_data, write_en : In
-        A write: now if the port is free, else from the waiting register in
-        the next cycle.
+        A write request: it takes the port if no read does, else it waits
+        in a register and takes it at the next request without a read.
     lost : Out(1)
         Sticky: a write arrived while one was waiting and a read held the
         port (the waiting write was overwritten: groups of one token, which
@@ -101,17 +106,18 @@ class SinglePortRam(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from a read to ``read_data``: 2."""
-        return 2
+        """Cycles from a read request to ``read_data``: 3 (the port register, then the memory's 2)."""
+        return 3
 
     def elaborate(self, platform):
         m = Module()
         width = self.shape.width
         wait_addr, wait_data = Signal.like(self.write_addr), Signal(width)
         waiting = Signal()
-        # The port: a read, else the waiting write, else a new write.
-        addr, data, port_write = Signal.like(self.read_addr), Signal(width), Signal()
-        m.d.comb += [addr.eq(Mux(self.read_en, self.read_addr, Mux(waiting, wait_addr, self.write_addr))),
+        # The port, a register: a read, else the waiting write, else a new write.
+        addr, data = Signal.like(self.read_addr, name="port_addr"), Signal(width, name="port_data")
+        port_write = Signal(name="port_write")
+        m.d.sync += [addr.eq(Mux(self.read_en, self.read_addr, Mux(waiting, wait_addr, self.write_addr))),
                      data.eq(Mux(waiting, wait_data, self.write_data)),
                      port_write.eq(~self.read_en & (waiting | self.write_en))]
         new_waits = self.write_en & (self.read_en | waiting)

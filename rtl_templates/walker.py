@@ -44,9 +44,11 @@ from hwgen.hwplan import Kind, Pass
 
 #: Loop levels, innermost first.
 LEVELS = ("dx", "dy", "g", "px", "py")
-#: Small signed affine fields (tap-window clamps; ``ixr``/``ixo`` = ``ix0 + kw - 1``/``ix0 - iw``,
-#: whose signs say whether the window misses the input, and the same for rows).
-SMALL = ("ix0", "ixe", "ixr", "ixo", "iy0", "iye", "iyr", "iyo")
+#: Small signed affine fields: the window's first column ``ix0`` and, so that G1 needs no adder,
+#: ``ixq = ix0 + kw - iw - 1`` (its sign: clipped on the right), ``ixr = ix0 + kw - 1`` and
+#: ``ixo = ix0 - iw`` (signs: the window misses the input; also its width when clipped), and the
+#: row steps of each clipping case ``rs1``, ``rs2``, ``ws1``, ``ws2``; the same for rows.
+SMALL = ("ix0", "ixq", "ixr", "ixo", "rs1", "rs2", "ws1", "ws2", "iy0", "iyq", "iyr", "iyo")
 #: Address-like affine fields, computed modulo their width.
 WIDE = ("rbx", "extra", "gb", "wg", "naddr", "baddr", "oaddr")
 
@@ -89,11 +91,15 @@ def affine(q: Pass, src_base: int, dst_base: int) -> dict[str, tuple[int, tuple[
     extra0 = src_base if dense else 0
     fields = {
         "ix0": (-pw, tuple(sw * c for c in ox)),
-        "ixe": (-pw - (iw - kw), tuple(sw * c for c in ox)),
-        "iy0": (-ph, tuple(sh * c for c in oy)),
-        "iye": (-ph - (ih - kh), tuple(sh * c for c in oy)),
+        "ixq": (-pw + kw - iw - 1, tuple(sw * c for c in ox)),
         "ixr": (-pw + kw - 1, tuple(sw * c for c in ox)),
         "ixo": (-pw - iw, tuple(sw * c for c in ox)),
+        "rs1": (-pw + 1, tuple(sw * c for c in ox)),
+        "rs2": (iw - kw + 1 + pw, tuple(-sw * c for c in ox)),
+        "ws1": (kw - iw + 1 - pw, tuple(sw * c for c in ox)),
+        "ws2": (1 + pw, tuple(-sw * c for c in ox)),
+        "iy0": (-ph, tuple(sh * c for c in oy)),
+        "iyq": (-ph + kh - ih - 1, tuple(sh * c for c in oy)),
         "iyr": (-ph + kh - 1, tuple(sh * c for c in oy)),
         "iyo": (-ph - ih, tuple(sh * c for c in oy)),
         "extra": (extra0, tuple(hw * c if pool else 0 for c in gl)),
@@ -180,6 +186,7 @@ class Walker(wiring.Component):
                   n1=[Signal(name=f"n1_{k}") for k in LEVELS], n2=[Signal(name=f"n2_{k}") for k in LEVELS],
                   first=Signal(nl, name="first_level"), above=Signal(nl, name="above_first"),
                   kwm1=Signal(signed(sb)), khm1=Signal(signed(sb)), iwk=Signal(wd["rbx"]),
+                  iwm1=Signal(signed(sb)), ihm1=Signal(signed(sb)), wboth=Signal(signed(sb)),
                   null=Signal(), iw1=Signal(), ih1=Signal(), kw1=Signal(), kh1=Signal())
         # G0.
         cnt = [Signal(range(self.nmax), name=f"c_{k}") for k in LEVELS]
@@ -203,16 +210,16 @@ class Walker(wiring.Component):
                   oaddr=Signal(wd["oaddr"]))
         g1 = {k: Signal.like(v, name=f"g1_{k}") for k, v in g1.items()}
         xneg, yneg = f0["ix0"] < 0, f0["iy0"] < 0
-        # The columns (rows) the borders clip off the window, one subtraction each; the window's
-        # extent and row steps are one more add/compare from those.
-        clipx, clipy = Signal(signed(sb), name="clipx"), Signal(signed(sb), name="clipy")
-        m.d.comb += [clipx.eq(Mux(f0["ixe"] > 0, f0["ixe"], 0) - Mux(xneg, f0["ix0"], 0)),
-                     clipy.eq(Mux(f0["iye"] > 0, f0["iye"], 0) - Mux(yneg, f0["iy0"], 0))]
+        # Everything from G0's registers by the clipping case (left: xneg, right: xpos), no adder:
+        # the window's width - 1 (kw - 1, ix0 + kw - 1, iw - ix0 - 1 = ~ixo, or iw - 1) and the
+        # row steps of the buffer (iw minus it) and the weights (kw minus it). A window misses the
+        # input when its last tap is left of it or its first right of it (ixr < 0 or ixo >= 0).
+        xpos, ypos = f0["ixq"] >= 0, f0["iyq"] >= 0
         ncols, nrows = Signal(signed(sb)), Signal(signed(sb))
-        m.d.comb += [ncols.eq(pc["kwm1"] - clipx), nrows.eq(pc["khm1"] - clipy)]
-        # Straight from G0's registers: a window misses the input when its last tap is left of it
-        # or its first right of it (ixr < 0 or ixo >= 0); its width is 1 when one tap is left.
-        xpos, ypos = f0["ixe"] > 0, f0["iye"] > 0
+        m.d.comb += [ncols.eq(Mux(xneg, Mux(xpos, pc["iwm1"], f0["ixr"]), Mux(xpos, ~f0["ixo"], pc["kwm1"]))),
+                     nrows.eq(Mux(yneg, Mux(ypos, pc["ihm1"], f0["iyr"]), Mux(ypos, ~f0["iyo"], pc["khm1"])))]
+        rstep = Mux(xneg, Mux(xpos, 1, f0["rs2"]), Mux(xpos, f0["rs1"], pc["iwk"]))
+        wstep = Mux(xneg, Mux(xpos, pc["wboth"], f0["ws2"]), Mux(xpos, f0["ws1"], 1))
         ncols0 = Mux(xneg, Mux(xpos, pc["iw1"], f0["ixr"] == 0), Mux(xpos, f0["ixo"] == -1, pc["kw1"]))
         nrows0 = Mux(yneg, Mux(ypos, pc["ih1"], f0["iyr"] == 0), Mux(ypos, f0["iyo"] == -1, pc["kh1"]))
         null = pc["null"] | (f0["ixr"] < 0) | (f0["ixo"] >= 0) | (f0["iyr"] < 0) | (f0["iyo"] >= 0)
@@ -231,7 +238,8 @@ class Walker(wiring.Component):
                     with m.Case(i):
                         geo, n = geometry(q), counts(q)
                         m.d.sync += [pc["kwm1"].eq(geo["kw"] - 1), pc["khm1"].eq(geo["kh"] - 1),
-                                     pc["iwk"].eq(geo["iw"] - geo["kw"] + 1),
+                                     pc["iwk"].eq(geo["iw"] - geo["kw"] + 1), pc["iwm1"].eq(geo["iw"] - 1),
+                                     pc["ihm1"].eq(geo["ih"] - 1), pc["wboth"].eq(geo["kw"] - geo["iw"] + 1),
                                      pc["iw1"].eq(geo["iw"] == 1), pc["ih1"].eq(geo["ih"] == 1),
                                      pc["kw1"].eq(geo["kw"] == 1), pc["kh1"].eq(geo["kh"] == 1),
                                      pc["null"].eq(q.kind is Kind.CACHED)]
@@ -245,7 +253,7 @@ class Walker(wiring.Component):
             m.d.sync += [
                 g1["pos"].eq(Mux(yneg, f0["extra"], f0["rbx"]) + Mux(xneg, 0, f0["ix0"])),
                 g1["w"].eq(Mux(yneg, f0["wg"], f0["gb"]) - Mux(xneg, f0["ix0"], 0)),
-                g1["rstep"].eq(pc["iwk"] + clipx), g1["wstep"].eq(1 + clipx),
+                g1["rstep"].eq(rstep), g1["wstep"].eq(wstep),
                 g1["ncols"].eq(ncols), g1["nrows"].eq(nrows), g1["ncols0"].eq(ncols0),
                 g1["nrows0"].eq(nrows0), g1["null"].eq(null),
                 g1["single"].eq(null | (ncols0 & nrows0)),
