@@ -161,14 +161,14 @@ class Accelerator(wiring.Component):
         m.d.sync += [in_begin.eq(0), in_done.eq(0), in_fill0.eq(in_begin), in_fill1.eq(in_fill0)]
         m.d.comb += [walker.init.eq(in_begin), begin.eq(in_begin), walker.fill.eq(Cat(in_fill0, in_fill1)),
                      fill_end.eq(in_fill1), out_start.eq(in_done)]
+        # can_start: a register, high in IDLE and in OUT once out_end is (so a start's fan-out
+        # meets one gate, not the FSM's state decode).
+        can_start, accept = Signal(name="can_start", init=1), Signal(name="accept")
+        m.d.comb += accept.eq(self.start & can_start)
         with m.FSM():
-            def accept_start():
-                with m.If(self.start):
-                    m.d.sync += [pidx.eq(0), t.eq(0), cycles.eq(1), in_begin.eq(1)]
-                    m.next = "BEGIN"
-
             with m.State("IDLE"):
-                accept_start()
+                with m.If(accept):
+                    m.next = "BEGIN"
             with m.State("BEGIN"):
                 m.d.comb += self.busy.eq(1)
                 wraps = (pidx == n_first - 1) | (pidx == n_all - 1)
@@ -208,7 +208,12 @@ class Accelerator(wiring.Component):
             with m.State("OUT"):
                 with m.If(out_end):         # idle already: a start here is taken as in IDLE
                     m.next = "IDLE"
-                    accept_start()
+                    with m.If(accept):
+                        m.next = "BEGIN"
+        with m.If(accept):
+            m.d.sync += [pidx.eq(0), t.eq(0), cycles.eq(1), in_begin.eq(1), can_start.eq(0)]
+        with m.Elif(out_done):
+            m.d.sync += can_start.eq(1)
         # Issuing from FILL1 to the last token (outside the FSM: no state decode in these paths).
         with m.If(in_fill1):
             m.d.sync += [z.eq(1), issuing.eq(1)]
