@@ -203,11 +203,11 @@ class NeuronLane(wiring.Component):
         # a+8: the membrane (and cache) words into registers; a+9: U = V + I (or the cached I).
         s8 = delay(s7, "s8")
         s9 = delay(s8, "s9")
-        s9.update(delay({"v": vram.read_data}, "s9"))
-        m.d.comb += self.mem_data.eq(s9["v"])
-        # U's operands are chosen as they are registered, so U is one adder from registers.
-        v_or_init = Signal(signed(self.mem_bits), name="s9_v_or_init")
-        m.d.sync += v_or_init.eq(Mux(self.t0, self.v_init, vram.read_data))
+        # U's operands are chosen as they are registered, so U is one adder from registers. The
+        # membrane register is also the logit reader's port (ext_en: the word itself).
+        v_or_init = Signal(signed(self.mem_bits), name="s9_v")
+        m.d.sync += v_or_init.eq(Mux(self.t0 & ~self.ext_en, self.v_init, vram.read_data))
+        m.d.comb += self.mem_data.eq(v_or_init)
         current = Signal(signed(max(self.acc_bits, self.cache_bits)), name="s9_current")
         if self.cache_depth:
             m.submodules.cram = cram = BlockedMemory(signed(self.cache_bits), self.cache_depth,

@@ -276,7 +276,12 @@ class Walker(wiring.Component):
         return m
 
     def _first_group(self, m, cnt, last, inner, f0) -> dict:
-        """``G0``'s registers at the first group of pass ``pass_next``, registered every cycle."""
+        """``G0``'s state at the first group of the pass ``init`` starts.
+
+        The fields (``f0``) come from registers loaded every cycle from
+        ``pass_next`` (so G0's adders meet no pass-index decode); the rest is
+        decoded from ``pass_index`` (it only feeds registers).
+        """
         nl = len(LEVELS)
         nx = dict(cnt=[Signal.like(c, name=f"nx_{c.name}") for c in cnt],
                   last=[Signal.like(v, name=f"nx_{v.name}") for v in last],
@@ -286,20 +291,23 @@ class Walker(wiring.Component):
                   pen_first=Signal(name="nx_pen_first"), up=Signal(nl, name="nx_up"),
                   f0={k: Signal.like(v, name=f"nx_{k}") for k, v in f0.items()})
         with m.Switch(self.pass_next):
+            for i, fields in enumerate(self.fields):
+                with m.Case(i):
+                    m.d.sync += [nx["f0"][k].eq(fields[k][0]) for k in f0]
+        with m.Switch(self.pass_index):
             for i, (q, fields) in enumerate(zip(self.passes, self.fields)):
                 with m.Case(i):
                     n = counts(q)
                     first_level = min([L for L in range(nl) if n[L] != 1] + [nl])
-                    m.d.sync += [nx["cnt"][L].eq(n[L] - 1) for L in range(nl)]
-                    m.d.sync += [nx["last"][L].eq(n[L] == 1) for L in range(nl)]
-                    m.d.sync += [nx["inner"][L].eq(all(c == 1 for c in n[:L])) for L in range(1, nl)]
-                    m.d.sync += [nx["pen"][L].eq(n[L] == 2) for L in range(nl)] + [nx["at_first"].eq(first_level < nl)]
                     up = min([L for L in range(first_level + 1, nl) if n[L] != 1] + [nl])
-                    m.d.sync += [nx["pen_first"].eq(first_level < nl and n[first_level] == 2),
+                    m.d.comb += [nx["cnt"][L].eq(n[L] - 1) for L in range(nl)]
+                    m.d.comb += [nx["last"][L].eq(n[L] == 1) for L in range(nl)]
+                    m.d.comb += [nx["inner"][L].eq(all(c == 1 for c in n[:L])) for L in range(1, nl)]
+                    m.d.comb += [nx["pen"][L].eq(n[L] == 2) for L in range(nl)] + [nx["at_first"].eq(first_level < nl)]
+                    m.d.comb += [nx["pen_first"].eq(first_level < nl and n[first_level] == 2),
                                  nx["up"].eq((1 << up) & ((1 << nl) - 1))]
-                    m.d.sync += [nx["delta"][k].eq(deltas(q, fields[k][1])[first_level] if first_level < nl else 0)
+                    m.d.comb += [nx["delta"][k].eq(deltas(q, fields[k][1])[first_level] if first_level < nl else 0)
                                  for k in f0]
-                    m.d.sync += [nx["f0"][k].eq(fields[k][0]) for k in f0]
         return nx
 
     def _steps(self, m, pc, f0, last_next, pen_next, nx, adv):
@@ -308,23 +316,24 @@ class Walker(wiring.Component):
         The level a step advances is the first level (the innermost with more
         than one value) unless that level has just reached its last value:
         then it is ``up``, the innermost level above it not at its last
-        value. So after a step, the next step is the first level's
-        (``d_first``, a register) unless the first level reached its last
-        value (``pen_first``: it was one short); then it is the delta of
-        ``up``, an AND-OR of registers under ``up``. ``up`` and ``pen_first``
-        are registers too (of the state after each step), so no adder and at
-        most a few LUTs sit before ``delta``, and G0's adders start from it.
+        value. So after a step, the next step is the first level's unless the
+        first level reached its last value (``pen_first``: it was one short);
+        then it is the delta of ``up``. Both are AND-ORs of the per-level step
+        registers (:meth:`_level_steps`) under one-hot registers (``first``,
+        a pass constant, and ``up``, of the state after each step), so no
+        adder and a few LUTs sit before ``delta``, and G0's adders start
+        from it.
         """
         nl = len(LEVELS)
         delta = {k: Signal.like(v, name=f"d_{k}") for k, v in f0.items()}
-        d_first = {k: Signal.like(v, name=f"d_first_{k}") for k, v in f0.items()}
         at_first, pen_first, up = Signal(name="at_first"), Signal(name="pen_first"), Signal(nl, name="up")
         first, above = pc["first"], pc["above"]
-        d_up = self._deltas(m, f0, up)
+        steps = self._level_steps(m, f0)
+        d_up, d_first = self._select(m, f0, steps, up, "up"), self._select(m, f0, steps, first, "first")
         leaves = at_first & pen_first
         clear = [last_next[i] | ~above[i] for i in range(nl)]
         with m.If(self.init):
-            m.d.sync += [delta[k].eq(nx["delta"][k]) for k in f0] + [d_first[k].eq(nx["delta"][k]) for k in f0]
+            m.d.sync += [delta[k].eq(nx["delta"][k]) for k in f0]
             m.d.sync += [at_first.eq(nx["at_first"]), pen_first.eq(nx["pen_first"]), up.eq(nx["up"])]
         with m.Elif(adv):
             m.d.sync += [delta[k].eq(Mux(leaves, d_up[k], d_first[k])) for k in f0] + [at_first.eq(~leaves)]
@@ -333,28 +342,33 @@ class Walker(wiring.Component):
                                   for j in range(nl)))
         return delta
 
-    def _deltas(self, m, f0, level) -> dict:
-        """Each field's step at the one-hot ``level`` in the running pass.
+    def _level_steps(self, m, f0) -> dict:
+        """Each field's step per level in the running pass: ``{field: [(level, step)]}``.
 
-        Per field and level, the running pass's step is a register loaded at
-        ``init`` (a constant when every pass has the same step there, nothing
-        when it is 0), so G0's adders see an AND-OR of registers under
-        ``level`` and no decode of the pass index.
+        A step is a register loaded at ``init`` (a constant when every pass
+        has the same step at that level; left out when it is 0).
         """
-        delta = {}
+        steps = {}
         for k in f0:
             tables = [deltas(q, fields[k][1]) for q, fields in zip(self.passes, self.fields)]
-            terms = []
+            steps[k] = []
             for L in range(len(LEVELS)):
                 values = {table[L] for table in tables}
                 if values == {0}:
                     continue
                 step = Const(values.pop(), f0[k].shape()) if len(values) == 1 \
                     else self._pass_constant(m, f"d_{k}_{LEVELS[L]}", f0[k].shape(), [t[L] for t in tables])
-                terms.append(Mux(level[L], step, 0))
-            delta[k] = Signal.like(f0[k], name=f"d_{k}")
-            m.d.comb += delta[k].eq(functools.reduce(operator.or_, terms, 0))
-        return delta
+                steps[k].append((L, step))
+        return steps
+
+    @staticmethod
+    def _select(m, f0, steps, level, name) -> dict:
+        """Each field's step at the one-hot ``level``: an AND-OR of :meth:`_level_steps`."""
+        out = {}
+        for k, terms in steps.items():
+            out[k] = Signal.like(f0[k], name=f"{name}_{k}")
+            m.d.comb += out[k].eq(functools.reduce(operator.or_, [Mux(level[L], step, 0) for L, step in terms], 0))
+        return out
 
     def _pass_constant(self, m, name, shape, values) -> Signal:
         """A register loaded at ``init`` with ``values[pass_index]``."""
