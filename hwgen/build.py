@@ -196,9 +196,10 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
     if work.exists():
         shutil.rmtree(work)
     (on_stage or (lambda s: None))("elaborate (amaranth)")
-    overrides = {"synth_opts": ICE40_SYNTH_OPTS}
     if board.family is Family.ECP5:
         overrides = {"script_after_read": LANE_REGISTERS_SCRIPT, "script_after_synth": outreg_script(plan)}
+    else:
+        overrides = {"synth_opts": ICE40_SYNTH_OPTS}
     build_plan_ = platform.prepare(BoardTop(plan, board.baud), name="top",
                                    nextpnr_opts="--report report.json --timing-allow-fail", **overrides)
     build_plan_.extract(str(work))

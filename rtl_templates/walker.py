@@ -73,6 +73,16 @@ def counts(q: Pass) -> tuple[int, ...]:
     return (w.pkw, w.pkh, w.groups, w.qw, w.qh)
 
 
+def first_level(n: tuple[int, ...], above: int = -1) -> int:
+    """The innermost level above ``above`` with more than one value (``len(LEVELS)``: none)."""
+    return min([L for L in range(above + 1, len(LEVELS)) if n[L] != 1] + [len(LEVELS)])
+
+
+def one_hot(level: int) -> int:
+    """``level`` as a one-hot :data:`LEVELS` mask (0 for ``len(LEVELS)``: no level)."""
+    return (1 << level) & ((1 << len(LEVELS)) - 1)
+
+
 def affine(q: Pass, src_base: int, dst_base: int) -> dict[str, tuple[int, tuple[int, ...]]]:
     """Each field as ``(value at the first group, coefficient per level)``.
 
@@ -226,7 +236,6 @@ class Walker(wiring.Component):
         adv = (self.fill != 0) | (self.take & self.last_tap)
         gload = (self.fill == 2) | (self.take & self.last_tap)
         # init has priority over a step (they never meet): the step logic then only enables.
-        # The next pass's first group, from registers loaded every cycle.
         nx = self._first_group(m, cnt, last, inner, f0)
         delta = self._steps(m, pc, f0, last_next, pen_next, nx, adv)
         with m.If(self.init):
@@ -246,9 +255,9 @@ class Walker(wiring.Component):
                         m.d.sync += [pc["nm1"][L].eq(n[L] - 1) for L in range(nl)]
                         m.d.sync += [pc["n1"][L].eq(n[L] == 1) for L in range(nl)]
                         m.d.sync += [pc["n2"][L].eq(n[L] == 2) for L in range(nl)]
-                        first_level = min([L for L in range(nl) if n[L] != 1] + [nl])
-                        m.d.sync += [pc["first"].eq((1 << first_level) & ((1 << nl) - 1)),
-                                     pc["above"].eq(((1 << nl) - 1) & ~((2 << first_level) - 1))]
+                        first = first_level(n)
+                        m.d.sync += [pc["first"].eq(one_hot(first)),
+                                     pc["above"].eq(((1 << nl) - 1) & ~((2 << first) - 1))]
         with m.Elif(adv):
             m.d.sync += [
                 g1["pos"].eq(Mux(yneg, f0["extra"], f0["rbx"]) + Mux(xneg, 0, f0["ix0"])),
@@ -298,15 +307,14 @@ class Walker(wiring.Component):
             for i, (q, fields) in enumerate(zip(self.passes, self.fields)):
                 with m.Case(i):
                     n = counts(q)
-                    first_level = min([L for L in range(nl) if n[L] != 1] + [nl])
-                    up = min([L for L in range(first_level + 1, nl) if n[L] != 1] + [nl])
+                    first = first_level(n)
                     m.d.comb += [nx["cnt"][L].eq(n[L] - 1) for L in range(nl)]
                     m.d.comb += [nx["last"][L].eq(n[L] == 1) for L in range(nl)]
                     m.d.comb += [nx["inner"][L].eq(all(c == 1 for c in n[:L])) for L in range(1, nl)]
-                    m.d.comb += [nx["pen"][L].eq(n[L] == 2) for L in range(nl)] + [nx["at_first"].eq(first_level < nl)]
-                    m.d.comb += [nx["pen_first"].eq(first_level < nl and n[first_level] == 2),
-                                 nx["up"].eq((1 << up) & ((1 << nl) - 1))]
-                    m.d.comb += [nx["delta"][k].eq(deltas(q, fields[k][1])[first_level] if first_level < nl else 0)
+                    m.d.comb += [nx["pen"][L].eq(n[L] == 2) for L in range(nl)] + [nx["at_first"].eq(first < nl)]
+                    m.d.comb += [nx["pen_first"].eq(first < nl and n[first] == 2),
+                                 nx["up"].eq(one_hot(first_level(n, above=first)))]
+                    m.d.comb += [nx["delta"][k].eq(deltas(q, fields[k][1])[first] if first < nl else 0)
                                  for k in f0]
         return nx
 
