@@ -45,7 +45,10 @@ SWEEP = [("icebreaker", "tiny", 1), ("icebreaker", "tiny", 2), ("icebreaker", "t
          ("icebreaker", "small", 4, "block", "loaded"),
          ("icebreaker", "tiny", 2, "block", "rom", "spram"), ("icebreaker", "small", 1, "block", "rom", "spram"),
          ("icebreaker", "demo-20", 2, "block", "loaded", "spram"), ("icebreaker", "tiny-16", 2),
-         ("icebreaker", "small-20", 2, "block", "loaded", "spram")]
+         ("icebreaker", "small-20", 2, "block", "loaded", "spram"),
+         ("ulx3s-25f", "tiny", 4), ("ulx3s-25f", "small", 8), ("ulx3s-25f", "tiny-16", 8),
+         ("ulx3s-85f", "demo-shape", 4), ("ulx3s-25f", "small-20", 8),
+         ("ulx3s-25f", "small", 8, "distributed")]
 DEFAULTS = ["block", "rom", "block"]        # buffers, weights, membranes
 
 
@@ -141,7 +144,7 @@ def report(rows: list[dict], write_model: bool) -> str:
             for key, est, built in (("lut", lut, r["lut"]), ("ff", ff, r["ff"]), ("fmax", fmax, r["fmax"])):
                 if np.isfinite(est):        # NaN: the other rows cannot determine the model (too few points)
                     errors[key].append(est / built - 1)
-            errors["bram"].append(est_bram / max(r["bram"], 1) - 1)
+            errors["bram"].append((est_bram - r["bram"]) / max(r["bram"], 1))
             lines.append(f"| {r['board']} | {r['net']} | {r['lanes']} | {' / '.join(_point(r)[3:])} | {r['lut']} | "
                          f"{lut:.0f} | {r['ff']} | {ff:.0f} | {r['bram']} / {est_bram} | "
                          f"{r.get('lutram', '-')} / {est_lutram} | {r['fmax']:.1f} | {fmax:.1f} |")

@@ -169,44 +169,42 @@ def address_bits(plan: Plan) -> int:
 
 def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     r"""Regressors of the LUT, FF and 1/Fmax models (chosen by leave-one-out error over
-    the calibration sweep, ``benchmarks/estimator.py``).
+    the calibration sweep, ``benchmarks/estimator.py``; the choice itself is not
+    cross-validated).
 
-    * LUT: ECP5 :math:`[1, P \log_2 P\, b_x, C_{lutram}, R_{logic}]`, iCE40
-      :math:`[1, P, P b_v, A]`. :math:`P \log_2 P\, b_x` grows like a
-      :math:`P`-input selection network of :math:`b_x`-bit values (the
-      scanner, the bank crossbars); it was chosen by leave-one-out error
-      among sets of up to three of ten candidate regressors on the ECP5
-      builds (9 % against 23 % for :math:`[P, P b_v]`; the choice itself
-      is not cross-validated);
-    * FF: ECP5 :math:`[1, P, Q]`, iCE40 :math:`[1, P b_v + Q, A]` (:math:`A`,
-      :func:`address_bits`, chosen by leave-one-out error over the 13 iCE40 builds
-      among sets of up to three of eight candidates: 6.8 % / 8.5 % worst against
-      17.1 % / 15.8 % without it; the choice itself is not cross-validated);
-    * 1/Fmax: ECP5 :math:`[1, \log_2 P, C_{buf}]`, iCE40 :math:`[1]` (34-38 MHz
-      across the sweep, no trend in :math:`P`).
+    * LUT: ECP5 :math:`[1, P, P b_a, C_{lutram}, R_{logic}, M]`, iCE40
+      :math:`[1, P, P b_v, A]`. The ECP5 set was chosen among sets of up to five of
+      twenty candidates on its 13 builds (13.5 % worst against 22 % for the best
+      three, :math:`[P, C_{buf}, Q]`): a per-lane constant and accumulator width,
+      the LUT-RAM cells, the ROM bits in logic and the read multiplexers of the
+      lanes' memory pieces;
+    * FF: ECP5 :math:`[1, P, P b_v, P A]`, iCE40 :math:`[1, P b_v + Q, A]`
+      (both 3 % to 9 % worst; ECP5's former :math:`[1, P, Q]` 33 % on 13 builds);
+    * 1/Fmax: ECP5 :math:`[1, C_{lutram}, A, P A]` (wider counters and addresses fanned
+      out to more lanes, more LUT-RAM cells to route), iCE40 :math:`[1]` (no trend in
+      :math:`P`).
 
-    :math:`C_{lutram}`: :func:`lutram_cells`; :math:`C_{buf}`: those of LUT-RAM
-    spike buffers (their write enables fan out from the loader into every
-    cell, ``benchmarks/results/fmax_log.md``); :math:`R_{logic}`: bits of the
-    weight-ROM tails in logic (all lanes); :math:`Q`: register bits of the
-    memory pieces in flip-flops (all lanes, :func:`lane_pieces`,
-    :func:`_piece_registers`, a loaded weight bank's, :func:`_bank_registers`, and
-    single-port membranes', :func:`_single_port_registers`); :math:`b_v`: the membrane width.
+    :math:`C_{lutram}`: :func:`lutram_cells`; :math:`R_{logic}`: bits of the
+    weight-ROM tails in logic (all lanes); :math:`M`: :math:`P` times the
+    width times the pieces of each lane memory (:func:`lane_pieces`), the
+    inputs of their read multiplexers; :math:`Q`: register bits of the
+    memory pieces in flip-flops (all lanes, :func:`_piece_registers`, a loaded
+    weight bank's, :func:`_bank_registers`, and single-port membranes',
+    :func:`_single_port_registers`); :math:`A`: :func:`address_bits`;
+    :math:`b_v`, :math:`b_a`: the membrane and accumulator widths.
     """
     p = plan.lanes
     lanes = lane_pieces(plan)
-    rom_logic = p * sum(sizes[-1] * width for _, sizes, width, _, tail in lanes if tail)
-    piece_regs = p * sum(width * _piece_registers(sizes, width, rom, family) for _, sizes, width, rom, _ in lanes)
-    piece_regs += _bank_registers(plan, family) + _single_port_registers(plan)
-    lutram = [(name, n) for name, kind, n in _placements(plan, family) if kind == "lutram"]
-    cells = sum(n for _, n in lutram)
-    lut_buffers = plan.config.buffers is BufferRam.DISTRIBUTED
-    buffer_cells = sum(n for name, n in lutram if name == "buffers") if lut_buffers else 0
+    address = address_bits(plan)
     if family is Family.ECP5:
-        lut = [1.0, p * math.log2(p) * plan.value_bits, cells, rom_logic]
-        ff, inv_fmax = [1.0, p, piece_regs], [1.0, math.log2(p), buffer_cells]
+        rom_logic = p * sum(sizes[-1] * width for _, sizes, width, _, tail in lanes if tail)
+        cells = lutram_cells(plan, family)
+        mux_inputs = p * sum(len(sizes) * width for _, sizes, width, _, _ in lanes)
+        lut = [1.0, p, p * plan.acc_bits, cells, rom_logic, mux_inputs]
+        ff, inv_fmax = [1.0, p, p * plan.mem_bits, p * address], [1.0, cells, address, p * address]
     else:
-        address = address_bits(plan)
+        piece_regs = p * sum(width * _piece_registers(sizes, width, rom, family) for _, sizes, width, rom, _ in lanes)
+        piece_regs += _bank_registers(plan, family) + _single_port_registers(plan)
         lut = [1.0, p, p * plan.mem_bits, address]
         ff, inv_fmax = [1.0, p * plan.mem_bits + piece_regs, address], [1.0]
     return {"lut": lut, "ff": ff, "inv_fmax": inv_fmax}

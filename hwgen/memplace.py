@@ -7,8 +7,9 @@ by the cheapest of ``memory_libmap``'s costs (its tech library files and
 defaults): a bank of depth :math:`d` and width :math:`w` in block RAM costs
 64 (iCE40 EBR) or 128 (ECP5 DP16KD) per block, with
 :math:`\min_{(D, W)} \lceil d/D \rceil \lceil w/W \rceil` blocks over the
-aspect ratios (a ROM's last row of blocks under a quarter full stays in
-logic); in ECP5 LUT RAM 4 per ``DPR16X4`` cell,
+aspect ratios (Yosys does not split one memory between blocks and logic: a
+ROM tail in logic is a piece of its own, :func:`hwgen.rtl.blockmem.tail_in_logic`);
+in ECP5 LUT RAM 4 per ``DPR16X4`` cell,
 :math:`\lceil d/16 \rceil \lceil w/4 \rceil` cells (RAMs only); in logic
 :math:`d w` for a RAM (flip-flops) and :math:`d w / 16` for a ROM.
 """
@@ -27,17 +28,10 @@ LUTRAM_CELL_COST = 4
 LOGIC_COST_RAM, LOGIC_COST_ROM = 1.0, 1.0 / 16
 
 
-def blocks(depth: int, width: int, family: Family, rom: bool = False) -> int:
-    """Block RAMs for one ``depth x width`` memory.
-
-    A ROM whose last row of blocks would be under a quarter full keeps that
-    remainder in logic (as yosys does).
-    """
-    def rows(d):
-        full, rem = divmod(depth, d)
-        return full + (1 if rem > (d // 4 if rom and full else 0) else 0)
-
-    return min(rows(d) * math.ceil(width / w) for d, w in ASPECTS[family])
+def blocks(depth: int, width: int, family: Family) -> int:
+    """Block RAMs for one ``depth x width`` memory (a 1636 x 8 weight ROM takes four
+    iCE40 blocks, its last a fifth full: built so in the calibration sweep)."""
+    return min(math.ceil(depth / d) * math.ceil(width / w) for d, w in ASPECTS[family])
 
 
 def placement(depth: int, width: int, family: Family, rom: bool, lutram: bool = False) -> tuple[str, int]:
@@ -48,7 +42,7 @@ def placement(depth: int, width: int, family: Family, rom: bool, lutram: bool = 
     cells = math.ceil(depth / 16) * math.ceil(width / 4)
     if lutram and family is Family.ECP5 and not rom:
         return "lutram", cells
-    n = blocks(depth, width, family, rom)
+    n = blocks(depth, width, family)
     options = [(depth * width * (LOGIC_COST_ROM if rom else LOGIC_COST_RAM), "logic", 0),
                (BLOCK_COST[family] * n, "bram", n)]
     if family is Family.ECP5 and not rom:

@@ -12,7 +12,8 @@ from hwgen.errors import HwgenError
 from hwgen.estimate import bram_blocks, estimate, fit_buffers, lutram_cells
 from hwgen.hwconfig import AccelConfig
 from hwgen.hwplan import build_plan
-from hwgen.memplace import blocks
+from hwgen.memplace import blocks, placement
+from hwgen.rtl.blockmem import pieces, tail_in_logic
 from hwgen.network import InputSpec, Layer, Network, Neuron, Op
 from hwgen.sim.bench.nets import demo_like, images
 
@@ -41,12 +42,16 @@ def test_board_file_errors_name_the_field():
 
 
 def test_block_counts_follow_yosys_mapping():
-    # Measured with hwgen build: demo net P=8 on ECP5 = 3 DP16KD per weight ROM bank and membrane bank.
-    assert blocks(6553, 8, Family.ECP5, rom=True) == 3
+    # Measured with hwgen build: demo net P=8 on ECP5 = 3 DP16KD per membrane bank; a
+    # 1636 x 8 weight ROM (small net, P=1) takes 4 iCE40 blocks, the last a fifth full.
     assert blocks(6553, 8, Family.ECP5) == 4
     assert blocks(1186, 20, Family.ECP5) == 3
-    assert blocks(149, 8, Family.ICE40, rom=True) == 1
+    assert blocks(149, 8, Family.ICE40) == 1
+    assert blocks(1636, 8, Family.ICE40) == 4
     assert blocks(105, 32, Family.ICE40) == 2
+    # a 6553-word ROM is cut into pieces; its 409-word tail goes to logic: 3 blocks
+    assert [placement(d, 8, Family.ECP5, rom=True)[1] for d in pieces(6553, 2048)[:-1]] == [1, 1, 1]
+    assert tail_in_logic(pieces(6553, 2048), 2048, rom=True)
 
 
 def test_spike_buffers_share_one_memory_per_bank():
