@@ -123,12 +123,12 @@ class NeuronLane(wiring.Component):
 
     @property
     def fire_latency(self) -> int:
-        return max(1, self.max_burst)
+        return FireUnit.latency_for(self.max_burst)
 
     @staticmethod
     def latency_for(max_burst: int) -> int:
         """:attr:`latency` of a lane whose fire unit has ``max_burst`` stages."""
-        return 12 + max(1, max_burst)
+        return 12 + FireUnit.latency_for(max_burst)
 
     @property
     def ext_latency(self) -> int:

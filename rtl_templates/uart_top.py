@@ -73,34 +73,45 @@ class UartAccelerator(wiring.Component):
         return m
 
     def _receive(self, m, urx, accel):
-        """Header byte, then pixel words into the accelerator, then ``start``."""
+        """Header byte, then pixel words into the accelerator, then ``start``.
+
+        The FSM acts on the byte a cycle after the UART delivers it, its header
+        decoded into registers, and on counters' "last" flags registered from
+        the counters (they change only on a byte, ``10 * divisor`` cycles
+        apart), so its state enable comes from registers through a LUT or two
+        (it was the iCE40 critical path: the byte through six LUTs, 23 ns).
+        """
         nbytes, npix = self.pixel_bytes, self.pixels
         word = Signal(8 * nbytes)
         byte_i, pix_i = Signal(range(nbytes)), Signal(range(npix))
+        byte_last, pix_last = Signal(), Signal()
         m.d.comb += urx.bytes.ready.eq(1)
-        got = urx.bytes.valid
+        got, byte = Signal(), Signal(8)
+        is_request, is_load = Signal(), Signal()
+        m.d.sync += [got.eq(urx.bytes.valid), byte.eq(urx.bytes.payload), is_request.eq(urx.bytes.payload == REQUEST),
+                     is_load.eq(urx.bytes.payload == LOAD), byte_last.eq(byte_i == nbytes - 1), pix_last.eq(pix_i == npix - 1)]
         push, go = Signal(), Signal()          # registered: high exactly in PUSH / START
         m.d.comb += [accel.pixels.valid.eq(push), accel.pixels.payload.eq(word), accel.start.eq(go)]
         m.d.sync += [push.eq(0), go.eq(0)]
         with m.FSM(name="rx_fsm"):
             with m.State("HEADER"):
-                with m.If(got & (urx.bytes.payload == REQUEST)):
+                with m.If(got & is_request):
                     m.d.sync += [byte_i.eq(0), pix_i.eq(0)]
                     m.next = "PIXELS"
                 if self.plan.loaded:
-                    with m.Elif(got & (urx.bytes.payload == LOAD)):
+                    with m.Elif(got & is_load):
                         m.next = "WEIGHTS"
             if self.plan.loaded:
-                self._load_weights(m, urx, accel)
+                self._load_weights(m, got, byte)
             with m.State("PIXELS"):
                 with m.If(got):
-                    m.d.sync += [word.eq(_shift_in(word, urx.bytes.payload, nbytes)), byte_i.eq(byte_i + 1)]
-                    with m.If(byte_i == nbytes - 1):
+                    m.d.sync += [word.eq(_shift_in(word, byte, nbytes)), byte_i.eq(byte_i + 1)]
+                    with m.If(byte_last):
                         m.d.sync += [byte_i.eq(0), push.eq(1)]
                         m.next = "PUSH"
             with m.State("PUSH"):
                 m.d.sync += pix_i.eq(pix_i + 1)
-                with m.If(pix_i == npix - 1):
+                with m.If(pix_last):
                     m.d.sync += go.eq(1)
                     m.next = "START"
                 with m.Else():
@@ -111,22 +122,26 @@ class UartAccelerator(wiring.Component):
                 with m.If(self._replied):
                     m.next = "HEADER"
 
-    def _load_weights(self, m, urx, accel):
+    def _load_weights(self, m, got, byte):
         """rx_fsm state ``WEIGHTS``: the bank's words, little-endian, pushed (registered) into
         ``accel.weights`` as each completes; back to ``HEADER`` after the last. The accelerator
-        is idle here, so the push is always taken (a byte lasts ``10 * divisor`` cycles)."""
+        is idle here, so the push is always taken (a byte lasts ``10 * divisor`` cycles).
+        ``got``/``byte``: the received byte a cycle late (:meth:`_receive`)."""
+        accel = m.submodules.accel
         nbytes, depth = self.wire.weight_bytes, self.wire.weight_words
         word = Signal(8 * nbytes)
         byte_i, word_i = Signal(range(nbytes)), Signal(range(depth))
+        byte_last, word_last = Signal(), Signal()
+        m.d.sync += [byte_last.eq(byte_i == nbytes - 1), word_last.eq(word_i == depth - 1)]
         push = Signal()
         m.d.comb += [accel.weights.valid.eq(push), accel.weights.payload.eq(word)]
         m.d.sync += push.eq(0)
         with m.State("WEIGHTS"):
-            with m.If(urx.bytes.valid):
-                m.d.sync += [word.eq(_shift_in(word, urx.bytes.payload, nbytes)), byte_i.eq(byte_i + 1)]
-                with m.If(byte_i == nbytes - 1):
+            with m.If(got):
+                m.d.sync += [word.eq(_shift_in(word, byte, nbytes)), byte_i.eq(byte_i + 1)]
+                with m.If(byte_last):
                     m.d.sync += [byte_i.eq(0), push.eq(1), word_i.eq(word_i + 1)]
-                    with m.If(word_i == depth - 1):
+                    with m.If(word_last):
                         m.d.sync += word_i.eq(0)
                         m.next = "HEADER"
 
