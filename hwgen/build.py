@@ -197,9 +197,10 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
         shutil.rmtree(work)
     (on_stage or (lambda s: None))("elaborate (amaranth)")
     if board.family is Family.ECP5:
-        overrides = {"script_after_read": LANE_REGISTERS_SCRIPT, "script_after_synth": outreg_script(plan)}
+        overrides = {"script_after_read": LANE_REGISTERS_SCRIPT, "script_after_synth": outreg_script(plan),
+                     "synth_opts": SYNTH_OPTS}
     else:
-        overrides = {"synth_opts": ICE40_SYNTH_OPTS}
+        overrides = {"synth_opts": SYNTH_OPTS}
     build_plan_ = platform.prepare(BoardTop(plan, board.baud), name="top",
                                    nextpnr_opts="--report report.json --timing-allow-fail", **overrides)
     build_plan_.extract(str(work))
@@ -232,14 +233,19 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
     return report
 
 
-#: ``synth_ice40`` options. ``-no-rw-check``: a read and a write of one address in one
-#: cycle return an undefined word, instead of Yosys's emulated read-before-write (a
-#: comparator and a bypass register on every block RAM, whose address compare was the
-#: critical path of the demo-shape build on the iCEBreaker). No hwgen memory meets that
+#: ``synth_ice40`` / ``synth_ecp5`` options. ``-no-rw-check``: a read and a write of one
+#: address in one cycle return an undefined word, instead of Yosys's emulated
+#: read-before-write (the write delayed a cycle, an address comparator and a bypass
+#: multiplexer on the read data of every block RAM: on the iCEBreaker the compare was the
+#: critical path of the demo-shape build; on ECP5 the multiplexer after a buffer bank's
+#: DP16KD was that of the demo-shape CNN at P = 16, 117.2 MHz; Yosys's ``no_rw_check``
+#: memory attribute did not remove it, the option does). No hwgen memory meets that
 #: case: reads and writes of a buffer bank go to different buffers (ping-pong, the image
 #: loaded while idle), a membrane or cache word is read and written back a lane latency
-#: apart and never twice in a pass, and the single-port RAM serves one access a cycle.
-ICE40_SYNTH_OPTS = "-no-rw-check"
+#: apart and never twice in a pass, the event list and its offsets are written in scan
+#: passes and read in event passes (what the walker reads in a scan pass is unused), and
+#: the single-port RAM serves one access a cycle.
+SYNTH_OPTS = "-no-rw-check"
 
 #: Yosys command after reading the design (ECP5): keep each lane's own copy of the
 #: token pipeline (``s1_*`` .. ``s9_*`` registers). They hold the same values in every
@@ -252,26 +258,30 @@ LANE_REGISTERS_SCRIPT = "setattr -set keep 1 w:s[1-9]_* w:t3_waddr_l* %u %ci1 t:
 
 
 def outreg_blocks(plan) -> int:
-    """ECP5 ``DP16KD`` cells of the lanes' memory pieces that use the block's own output
-    register (:class:`hwgen.rtl.blockmem.BlockedMemory` on ECP5)."""
+    """ECP5 ``DP16KD`` cells that use the block's own output register: the lanes' memory
+    pieces' (:class:`hwgen.rtl.blockmem.BlockedMemory` on ECP5) and the spike-buffer
+    banks' (:func:`hwgen.rtl.blockmem.bank_block_registers`)."""
     from .estimate import lane_pieces
+    from .hwconfig import BufferRam
     from .memplace import ecp5_output_register
-    from .rtl.blockmem import Piece, block_words, piece_kinds
+    from .rtl.blockmem import Piece, bank_block_registers, block_words, piece_kinds
 
     per_lane = sum(ecp5_output_register(size, width, rom)
                    for _, sizes, width, rom, _ in lane_pieces(plan)
                    for size, kind in zip(sizes, piece_kinds(sizes, block_words(width), width, rom, ecp5=True))
                    if kind is Piece.BLOCK_REGISTER)
-    return per_lane * plan.lanes
+    distributed = plan.config.buffers is BufferRam.DISTRIBUTED
+    banks = sum(bank_block_registers(plan.bank_depth(i), plan.value_bits, distributed) for i in range(plan.lanes))
+    return per_lane * plan.lanes + banks
 
 
 def outreg_script(plan) -> str:
-    """Yosys commands after ``synth_ecp5``: check that the ``outreg_piece`` memories became
+    """Yosys commands after ``synth_ecp5``: check that the ``outreg_`` memories became
     exactly :func:`outreg_blocks` block RAMs, then switch on their output registers
     (``REGMODE = "OUTREG"``; the RTL left those pieces without a register of its own)."""
     from .rtl.blockmem import OUTREG_PREFIX
 
-    cells = f"n:*{OUTREG_PREFIX}piece* t:DP16KD %i"
+    cells = f"n:*{OUTREG_PREFIX}* t:DP16KD %i"
     return (f"select -assert-count {outreg_blocks(plan)} {cells}\n"
             f'setparam -set REGMODE_A "OUTREG" -set REGMODE_B "OUTREG" {cells}')
 

@@ -84,6 +84,16 @@ LOGIC_ROM_WORDS = 64
 OUTREG_PREFIX = "outreg_"
 
 
+def bank_block_registers(depth: int, width: int, distributed: bool) -> int:
+    """ECP5 ``DP16KD`` cells of a spike-buffer bank (``rtl_templates/top.py``) that use the
+    block's own output register: its blocks when Yosys puts the bank in block RAM one
+    block deep (so no multiplexer of Yosys's follows the blocks), else 0 (the bank keeps
+    a register of ours, ``bank_q``)."""
+    if distributed or depth > block_words(width):
+        return 0
+    return ecp5_output_register(depth, width, rom=False)
+
+
 class Piece(Enum):
     """What one piece of a :class:`BlockedMemory` becomes."""
 

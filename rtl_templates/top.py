@@ -25,9 +25,10 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hwgen.hwconfig import Mode, WeightStore
+from hwgen.hwconfig import BufferRam, Mode, WeightStore
 from hwgen.hwplan import Kind, Plan
 
+from .blockmem import OUTREG_PREFIX, bank_block_registers
 from .lane import NeuronLane
 from .ports import logit_reader, loader
 from .scanner import Scanner
@@ -96,6 +97,7 @@ class Accelerator(wiring.Component):
         plan, m = self.plan, Module()
         P, passes, event = plan.lanes, plan.passes, plan.config.mode is Mode.EVENT
         vb, bdepth = plan.value_bits, sum(plan.buffer_depth)
+        ecp5 = getattr(platform, "family", None) == "ecp5"
         rbits = _bits(max(bdepth, plan.offsets_depth, plan.list_depth + 1 if event else 1))
         widths = dict(rpos=rbits, wpair=_bits(plan.weights.shape[1]), naddr=_bits(plan.mem_depth),
                       baddr=_bits(plan.biases.shape[1]), oaddr=_bits(bdepth))
@@ -111,12 +113,17 @@ class Accelerator(wiring.Component):
             lanes.append(lane)
         # Buffers 0 (image), 1, 2 (ping-pong) share one memory per bank, at plan.buffer_base
         # (the image last: a bank without image channels ends before it).
-        banks = []
+        # On ECP5 a bank in one block deep uses the block's output register as bank_q
+        # (hwgen.build.outreg_script; blockmem's module docstring).
+        banks, in_block = [], []
         for lane_index in range(P):
-            mem = Memory(shape=signed(vb), depth=plan.bank_depth(lane_index), init=[],
-                         attrs=plan.config.buffer_attrs)
-            m.submodules[f"buf{lane_index}"] = mem
+            depth = plan.bank_depth(lane_index)
+            outreg = ecp5 and bank_block_registers(depth, vb, plan.config.buffers is BufferRam.DISTRIBUTED) > 0
+            mem = Memory(shape=signed(vb), depth=depth, init=[],
+                         attrs={"ram_style": "block"} if outreg else plan.config.buffer_attrs)
+            m.submodules[f"{OUTREG_PREFIX}buf{lane_index}" if outreg else f"buf{lane_index}"] = mem
             banks.append((mem.read_port(), mem.write_port()))
+            in_block.append(outreg)
         base = plan.buffer_base
         m.submodules.walker = walker = Walker(passes, [(base[q.src], base[max(q.dst, 0)]) for q in passes], widths)
         n_first, n_all = len(plan.first), len(passes)
@@ -286,7 +293,11 @@ class Accelerator(wiring.Component):
         t2 = {k: Signal.like(v, name=f"t2_{k}") for k, v in t1.items()}
         m.d.sync += [t2[k].eq(t1[k]) for k in t1]
         bank_q = [Signal(signed(vb), name=f"bank_q{i}") for i in range(P)]
-        m.d.sync += [q.eq(rd.data) for q, (rd, _) in zip(bank_q, banks)]
+        for q, (rd, _), outreg in zip(bank_q, banks, in_block):
+            if outreg:
+                m.d.comb += q.eq(rd.data)
+            else:
+                m.d.sync += q.eq(rd.data)
         # T3: the lanes' inputs.
         t3 = {k: Signal.like(t1[k], name=f"t3_{k}") for k in t1 if k not in ("bank", "wpair")}
         m.d.sync += [t3[k].eq(t2[k]) for k in t3]

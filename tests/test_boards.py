@@ -13,7 +13,7 @@ from hwgen.estimate import bram_blocks, estimate, fit_buffers, lutram_cells
 from hwgen.hwconfig import AccelConfig
 from hwgen.hwplan import build_plan
 from hwgen.memplace import blocks, placement
-from hwgen.rtl.blockmem import pieces, tail_in_logic
+from hwgen.rtl.blockmem import bank_block_registers, pieces, tail_in_logic
 from hwgen.network import InputSpec, Layer, Network, Neuron, Op
 from hwgen.sim.bench.nets import demo_like, images
 
@@ -52,6 +52,16 @@ def test_block_counts_follow_yosys_mapping():
     # a 6553-word ROM is cut into pieces; its 409-word tail goes to logic: 3 blocks
     assert [placement(d, 8, Family.ECP5, rom=True)[1] for d in pieces(6553, 2048)[:-1]] == [1, 1, 1]
     assert tail_in_logic(pieces(6553, 2048), 2048, rom=True)
+
+
+def test_buffer_banks_in_one_block_use_its_output_register():
+    # a demo-shape bank (1176 x 9, one DP16KD deep) uses the block's register; a bank two
+    # blocks deep (Yosys's multiplexer after the blocks), a LUT-RAM bank and a small bank
+    # Yosys puts in LUT RAM keep ours
+    assert bank_block_registers(1176, 9, distributed=False) == 1
+    assert bank_block_registers(1176, 20, distributed=False) == 0
+    assert bank_block_registers(1176, 9, distributed=True) == 0
+    assert bank_block_registers(40, 9, distributed=False) == 0
 
 
 def test_spike_buffers_share_one_memory_per_bank():
