@@ -82,6 +82,8 @@ def build(net_dir: Path = NetDir, board: str = BoardOpt,
           input: Optional[Path] = typer.Option(None, "--input", "-i", help="sample images .npy for the cycle count"),
           buffers: str = BuffersOpt, weights: str = BoardWeightsOpt, membranes: str = BoardMembranesOpt,
           cache: str = CacheOpt, as_json: bool = typer.Option(False, "--json", help="print the report as JSON only"),
+          seeds: int = typer.Option(1, "--seeds", min=1, max=64,
+                                    help="place and route with nextpnr seeds 1..N, keep the best Fmax"),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display")):
     """Synthesize, place and route with the open flow (YoWASP); write the bitstream and a resource/Fmax report.
 
@@ -102,7 +104,7 @@ def build(net_dir: Path = NetDir, board: str = BoardOpt,
             console.log(f"{name} ({time.monotonic() - started:.0f} s)")
             status.update(f"{name} ...")
 
-        report = run_build(network, spec, config, output, inputs=x, on_stage=stage)
+        report = run_build(network, spec, config, output, inputs=x, on_stage=stage, seeds=seeds)
     _print_report(report, as_json)
     if not report.fits:
         raise typer.Exit(1)
@@ -121,6 +123,9 @@ def _print_report(report, as_json: bool) -> None:
         console.print(f"Fmax {report.fmax_mhz:.1f} MHz (target {report.target_mhz:g} MHz: {met}); "
                       f"{report.cycles} cycles/image ({report.cycles_basis}) -> {report.latency_us:.1f} us, "
                       f"{report.images_per_s:.0f} images/s at Fmax")
+        if report.fmax_by_seed:
+            tried = ", ".join(f"{seed}: {f:.1f}" for seed, f in report.fmax_by_seed.items())
+            console.print(f"best of {len(report.fmax_by_seed)} nextpnr seeds (MHz by seed: {tried})")
     for line in report.overflow:
         console.print(f"[red]does not fit[/red] {line}")
     for line in report.advice:
