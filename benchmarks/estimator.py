@@ -150,10 +150,23 @@ def report(rows: list[dict], write_model: bool) -> str:
                          f"{r.get('lutram', '-')} / {est_lutram} | {r['fmax']:.1f} | {fmax:.1f} |")
     worst = {k: f"{100 * max(abs(e) for e in v):.1f}%" for k, v in errors.items() if v}
     lines += ["", f"Worst leave-one-out error: {worst} (nan: the other points of that family cannot fit "
-                  "the model without it)"]
+                  "the model without it)", *_unfit_lines(rows, model)]
     if write_model:
         MODEL.write_text(json.dumps(model, indent=1) + "\n")
     return "\n".join(lines)
+
+
+def _unfit_lines(rows: list[dict], model: dict) -> list[str]:
+    """Points nextpnr could not place, with the fitted model's LUT and FF beside the part's."""
+    lines = []
+    for r in (r for r in rows if not r["fits"]):
+        family, board = Family(r["family"]), load_board(r["board"])
+        x = logic_features(_plan(r), family)
+        lut, ff = (float(np.dot(model[r["family"]][k], x[k])) for k in ("lut", "ff"))
+        lines.append(f"- {r['board']} {r['net']} P={r['lanes']} ({' / '.join(_point(r)[3:])}): did not fit "
+                     f"(FF {r['ff']} built); estimate LUT {lut:.0f} / {board.capacity.lut}, "
+                     f"FF {ff:.0f} / {board.capacity.ff}")
+    return ["", "Points that did not fit:", ""] + lines if lines else []
 
 
 def main() -> None:

@@ -252,6 +252,9 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
                 break
             report.resources["ff"] = {"used": counts["ff"], "available": board.capacity.ff}
         if rc != 0:
+            if not report.overflow:
+                report.resources.update(_pnr_utilisation(work, board))
+                report.overflow = _overflow(report.resources)
             report.overflow = report.overflow or _pnr_overflow(work, board) or [f"{name} failed: {_tail(log)}"]
             break
     else:
@@ -330,6 +333,15 @@ def _pnr_overflow(work: Path, board: Board) -> list[str]:
         name = names.get(bel, bel)
         out.append(f"{name}: more {bel} cells than the device's {_capacity(board, name) or '?'}")
     return out
+
+
+def _pnr_utilisation(work: Path, board: Board) -> dict:
+    """Device utilisation from the log of a failed nextpnr run (``ICESTORM_LC: 5357/ 5280 101%``):
+    the logic cells it packed when they did not fit."""
+    text = (work / "top.tim").read_text(errors="replace") if (work / "top.tim").exists() else ""
+    names = NEXTPNR_NAMES[board.family]
+    return {names[bel]: {"used": int(used), "available": int(available)}
+            for bel, used, available in re.findall(r"(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", text) if bel in names}
 
 
 def _read_nextpnr(path: Path, board: Board, report: BuildReport) -> None:

@@ -142,7 +142,7 @@ def estimate(net_dir: Path = NetDir, board: str = BoardOpt, lanes: int = Lanes, 
              cache: str = CacheOpt, as_json: bool = typer.Option(False, "--json", help="print the estimate as JSON only")):
     """Instant estimate, no synthesis: resources, cycles, latency, images/s, energy (SNN vs ANN)."""
     from .boards import load_board
-    from .estimate import estimate as run_estimate
+    from .estimate import LOGIC_MARGIN, estimate as run_estimate
     from .netfile import load
 
     x, network, spec = load_inputs(input) if input is not None else None, load(net_dir), load_board(board)
@@ -169,6 +169,10 @@ def estimate(net_dir: Path = NetDir, board: str = BoardOpt, lanes: int = Lanes, 
     if not est.fits:
         over = [k for k, r in est.resources.items() if r["used"] > r["available"]]
         console.print(f"[red]estimated not to fit[/red]: {', '.join(over)}")
+    for name in est.tight:
+        r = est.resources[name]
+        console.print(f"[yellow]{name} close to the device[/yellow]: {r['used']} of {r['available']} estimated, within "
+                      f"the estimator's {LOGIC_MARGIN:.0%}: a build may not place; fewer lanes leave room")
 
 
 board_app = typer.Typer(no_args_is_help=True, help="Talk to a board running an hwgen bitstream.")

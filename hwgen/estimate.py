@@ -172,20 +172,20 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     the calibration sweep, ``benchmarks/estimator.py``; the choice itself is not
     cross-validated).
 
-    * LUT: ECP5 :math:`[1, P, P b_a, C_{lutram}, R_{logic}, M]`, iCE40
+    * LUT: ECP5 :math:`[1, P b_a, C_{buf}, Q, A, P A]`, iCE40
       :math:`[1, P, P b_v, A]`. The ECP5 set was chosen among sets of up to five of
-      twenty candidates on its 13 builds (13.5 % worst against 22 % for the best
-      three, :math:`[P, C_{buf}, Q]`): a per-lane constant and accumulator width,
-      the LUT-RAM cells, the ROM bits in logic and the read multiplexers of the
-      lanes' memory pieces;
+      twenty candidates on its 13 builds (13.0 % worst; the former
+      :math:`[1, P, P b_a, C_{lutram}, R_{logic}, M]` 24.6 % on the rebuilt sweep): the
+      accumulator width per lane, the LUT-RAM cells of the spike buffers, the memory
+      pieces' registers and the address counters and their fan-out to the lanes;
     * FF: ECP5 :math:`[1, P, P b_v, P A]`, iCE40 :math:`[1, P b_v + Q, A]`
-      (both 3 % to 9 % worst; ECP5's former :math:`[1, P, Q]` 33 % on 13 builds);
-    * 1/Fmax: ECP5 :math:`[1, C_{lutram}, A, P A]` (wider counters and addresses fanned
-      out to more lanes, more LUT-RAM cells to route), iCE40 :math:`[1]` (no trend in
-      :math:`P`).
+      (8 % and 12.5 % worst);
+    * 1/Fmax: ECP5 :math:`[1, P, P b_a, C_{lutram}, M]` (9.2 % worst: more and wider
+      lanes, more LUT-RAM cells and read multiplexers to route), iCE40 :math:`[1]` (no
+      trend in :math:`P`; 8.6 % worst).
 
-    :math:`C_{lutram}`: :func:`lutram_cells`; :math:`R_{logic}`: bits of the
-    weight-ROM tails in logic (all lanes); :math:`M`: :math:`P` times the
+    :math:`C_{lutram}`: :func:`lutram_cells`; :math:`C_{buf}`: those of the
+    spike buffers (``buffers="distributed"``); :math:`M`: :math:`P` times the
     width times the pieces of each lane memory (:func:`lane_pieces`), the
     inputs of their read multiplexers; :math:`Q`: register bits of the
     memory pieces in flip-flops (all lanes, :func:`_piece_registers`, a loaded
@@ -196,15 +196,18 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     p = plan.lanes
     lanes = lane_pieces(plan)
     address = address_bits(plan)
+    piece_regs = p * sum(width * _piece_registers(sizes, width, rom, family) for _, sizes, width, rom, _ in lanes)
+    piece_regs += _bank_registers(plan, family) + _single_port_registers(plan)
     if family is Family.ECP5:
-        rom_logic = p * sum(sizes[-1] * width for _, sizes, width, _, tail in lanes if tail)
         cells = lutram_cells(plan, family)
+        buffer_cells = 0
+        if plan.config.buffers is BufferRam.DISTRIBUTED:
+            buffer_cells = sum(n for name, kind, n in _placements(plan, family) if kind == "lutram" and name == "buffers")
         mux_inputs = p * sum(len(sizes) * width for _, sizes, width, _, _ in lanes)
-        lut = [1.0, p, p * plan.acc_bits, cells, rom_logic, mux_inputs]
-        ff, inv_fmax = [1.0, p, p * plan.mem_bits, p * address], [1.0, cells, address, p * address]
+        lut = [1.0, p * plan.acc_bits, buffer_cells, piece_regs, address, p * address]
+        ff = [1.0, p, p * plan.mem_bits, p * address]
+        inv_fmax = [1.0, p, p * plan.acc_bits, cells, mux_inputs]
     else:
-        piece_regs = p * sum(width * _piece_registers(sizes, width, rom, family) for _, sizes, width, rom, _ in lanes)
-        piece_regs += _bank_registers(plan, family) + _single_port_registers(plan)
         lut = [1.0, p, p * plan.mem_bits, address]
         ff, inv_fmax = [1.0, p * plan.mem_bits + piece_regs, address], [1.0]
     return {"lut": lut, "ff": ff, "inv_fmax": inv_fmax}
@@ -231,9 +234,16 @@ class Estimate:
     weights: str = "rom"
     membranes: str = "block"
     cache: bool = True
+    tight: list = field(default_factory=list)   # LUT/FF estimated within LOGIC_MARGIN of the device
 
     def to_json(self) -> dict:
         return {"format": "hwgen-estimate/1", **asdict(self)}
+
+
+#: The LUT/FF tolerance the estimator is calibrated to (``benchmarks/estimator.py``): an estimate
+#: above ``1 - LOGIC_MARGIN`` of the device may not place (iCE40 tiny P=4: 5000 LUT estimated,
+#: 5357 logic cells of 5280 packed by nextpnr).
+LOGIC_MARGIN = 0.15
 
 
 def predict_logic(plan: Plan, family: Family) -> tuple[int, int, float]:
@@ -274,6 +284,7 @@ def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.nda
                    fits=all(r["used"] <= r["available"] for r in res.values()), fmax_mhz=fmax,
                    buffers=config.buffers.value, weights=config.weights.value,
                    membranes=config.membranes.value, cache=config.cache)
+    est.tight = [k for k in ("lut", "ff") if est.fits and res[k]["used"] > (1 - LOGIC_MARGIN) * res[k]["available"]]
     est.cycles, est.cycles_basis = _cycles(network, config, inputs)
     est.latency_us = round(est.cycles / fmax, 2)
     est.images_per_s = round(fmax * 1e6 / est.cycles, 1)

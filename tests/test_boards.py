@@ -182,7 +182,16 @@ def test_estimate_reports_everything_for_a_board():
     assert doc["resources"]["dsp"]["used"] == 0      # shift-add lanes (rtl_templates/multiply.py)
     assert est.cycles > 0 and est.latency_us == pytest.approx(est.cycles / est.fmax_mhz, rel=1e-3)
     assert doc["energy"]["paper_ann_pj"] > 0 and est.activity_basis == "3 input images"
+    assert doc["tight"] == []       # a few thousand LUTs of 24k
     json.dumps(doc)
+
+
+def test_estimate_flags_logic_close_to_the_device():
+    """The tiny net at P=4 did not place on the UP5K (5357 logic cells of 5280, benchmarks/results/estimator.md)."""
+    net = demo_like(0, size=8, channels=(2, 4), hidden=8)
+    board = load_board("icebreaker")
+    assert estimate(net, board, AccelConfig(4), images(0, 1, 8)).tight == ["lut"]
+    assert estimate(net, board, AccelConfig(1), images(0, 1, 8)).tight == []
 
 
 def test_build_without_tools_is_a_clear_error(tmp_path, monkeypatch):
@@ -192,6 +201,18 @@ def test_build_without_tools_is_a_clear_error(tmp_path, monkeypatch):
     with pytest.raises(HwgenError, match="FPGA tools not found: no-such-yosys"):
         build(_linear_net(), load_board("icebreaker"), AccelConfig(1), tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_logic_cells_over_capacity_are_read_from_a_failed_place_and_route(tmp_path):
+    from hwgen.build import _overflow, _pnr_utilisation
+
+    (tmp_path / "top.tim").write_text("Info: Device utilisation:\n"
+                                      "Info: \t         ICESTORM_LC:    5357/   5280   101%\n"
+                                      "Info: \t        ICESTORM_RAM:      20/     30    66%\n"
+                                      "ERROR: Failed to expand region (0, 0) |_> (25, 31) of 5357 ICESTORM_LCs\n")
+    used = _pnr_utilisation(tmp_path, load_board("icebreaker"))
+    assert used == {"lut": {"used": 5357, "available": 5280}, "bram": {"used": 20, "available": 30}}
+    assert _overflow(used) == ["lut: needs 5357, the device has 5280 (77 over)"]
 
 
 @pytest.mark.slow
