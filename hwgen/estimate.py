@@ -180,14 +180,14 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
       pieces' registers and the address counters and their fan-out to the lanes;
     * FF: ECP5 :math:`[1, P, P b_v, P A]`, iCE40 :math:`[1, P b_v + Q, A]`
       (8 % and 12.5 % worst);
-    * 1/Fmax: ECP5 :math:`[1, P, P b_a, C_{lutram}, M]` (9.2 % worst: more and wider
-      lanes, more LUT-RAM cells and read multiplexers to route), iCE40 :math:`[1]` (no
-      trend in :math:`P`; 8.6 % worst).
+    * 1/Fmax: ECP5 :math:`[1, \log_2 P, C_{buf}, A]` (10.0 % worst; the best set whose
+      coefficients are all positive: the lanes' selection networks, the LUT-RAM spike
+      buffers' read multiplexers, wider counters; sets with a negative coefficient reached
+      9.2 % but predicted the demo CNN 13 % faster than its demo-shape twin for one more
+      accumulator bit), iCE40 :math:`[1]` (no trend in :math:`P`; 8.6 % worst).
 
     :math:`C_{lutram}`: :func:`lutram_cells`; :math:`C_{buf}`: those of the
-    spike buffers (``buffers="distributed"``); :math:`M`: :math:`P` times the
-    width times the pieces of each lane memory (:func:`lane_pieces`), the
-    inputs of their read multiplexers; :math:`Q`: register bits of the
+    spike buffers (``buffers="distributed"``); :math:`Q`: register bits of the
     memory pieces in flip-flops (all lanes, :func:`_piece_registers`, a loaded
     weight bank's, :func:`_bank_registers`, and single-port membranes',
     :func:`_single_port_registers`); :math:`A`: :func:`address_bits`;
@@ -203,10 +203,9 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
         buffer_cells = 0
         if plan.config.buffers is BufferRam.DISTRIBUTED:
             buffer_cells = sum(n for name, kind, n in _placements(plan, family) if kind == "lutram" and name == "buffers")
-        mux_inputs = p * sum(len(sizes) * width for _, sizes, width, _, _ in lanes)
         lut = [1.0, p * plan.acc_bits, buffer_cells, piece_regs, address, p * address]
         ff = [1.0, p, p * plan.mem_bits, p * address]
-        inv_fmax = [1.0, p, p * plan.acc_bits, cells, mux_inputs]
+        inv_fmax = [1.0, math.log2(p), buffer_cells, address]
     else:
         lut = [1.0, p, p * plan.mem_bits, address]
         ff, inv_fmax = [1.0, p * plan.mem_bits + piece_regs, address], [1.0]
