@@ -12,9 +12,9 @@ measured error):
     \mathrm{FF} = b \cdot x_{FF}, \quad 1/F_{max} = c \cdot x_{F}
 
 with the regressors of :func:`logic_features` per family (:math:`P` lanes,
-:math:`b_v` the membrane width, :math:`b_x` the buffered value width,
-:math:`C_{lutram}` the ECP5 LUT-RAM cells, :math:`R_{logic}` the weight-ROM
-bits in logic).
+:math:`b_v` the membrane width, :math:`b_a` the accumulator width,
+:math:`C_{buf}` the ECP5 LUT-RAM cells of the spike buffers, :math:`A` the
+address bits).
 Memories are placed as yosys's ``memory_libmap``
 places them, by the cheapest of its costs (:mod:`hwgen.memplace`).
 ``ram_style = "distributed"`` buffers go to LUT RAM.
