@@ -17,25 +17,28 @@ WeightsOpt = typer.Option("rom", "--weights", help="rom: weights in ROMs the bit
 
 MembranesOpt = typer.Option("block", "--membranes", help="block: dual-port RAM per lane | spram: single-port "
                                                          "RAM per lane (SPRAM on iCE40; dense mode)")
+BuffersOpt = typer.Option("block", "--buffers", help="block | distributed: spike buffers in block or LUT RAM "
+                                                      "(the design hwgen build makes with --buffers distributed)")
 CacheOpt = typer.Option("auto", "--cache", help="on | off: keep the first layer's current from t = 0 "
                                                 "(auto: off with --membranes spram, else on)")
 
 
-def _config(lanes: int, mode: str, weights: str = "rom", membranes: str = "block", cache: str = "auto"):
+def _config(lanes: int, mode: str, weights: str = "rom", membranes: str = "block", cache: str = "auto",
+            buffers: str = "block"):
     """The :class:`~hwgen.hwconfig.AccelConfig` of the options (``--cache auto`` resolved)."""
     from .hwconfig import AccelConfig
 
     if cache not in ("auto", "on", "off"):
         raise HwgenError(f"--cache must be auto, on or off, got {cache!r}")
     use_cache = cache == "on" or (cache == "auto" and membranes != "spram")
-    return AccelConfig(lanes, mode, weights=weights, membranes=membranes, cache=use_cache)
+    return AccelConfig(lanes, mode, buffers=buffers, weights=weights, membranes=membranes, cache=use_cache)
 
 
 @app.command()
 def generate(net_dir: Path = NetDir,
              out_dir: Path = typer.Option(..., "--output", "-o", help="folder for hwgen_accel.v/.json"),
              lanes: int = Lanes, mode: str = ModeOpt, weights: str = WeightsOpt,
-             membranes: str = MembranesOpt, cache: str = CacheOpt,
+             membranes: str = MembranesOpt, cache: str = CacheOpt, buffers: str = BuffersOpt,
              uart_clock_mhz: Optional[float] = typer.Option(
                  None, "--uart-clock-mhz", help="also write hwgen_uart.v (UART board top) for this clock"),
              baud: int = typer.Option(1_000_000, "--baud", help="UART baud rate of hwgen_uart.v")):
@@ -44,7 +47,7 @@ def generate(net_dir: Path = NetDir,
     from .generate import generate as run_generate
     from .netfile import load
 
-    config = _config(lanes, mode, weights, membranes, cache)
+    config = _config(lanes, mode, weights, membranes, cache, buffers)
     if uart_clock_mhz is not None and uart_clock_mhz <= 0:
         raise HwgenError(f"--uart-clock-mhz must be > 0, got {uart_clock_mhz}")
     uart = (uart_clock_mhz * 1e6, baud) if uart_clock_mhz is not None else None
@@ -57,7 +60,7 @@ def verify(net_dir: Path = NetDir,
            input: Path = typer.Option(..., "--input", "-i", help="images .npy, [N, *input.shape]"),
            sim: str = typer.Option("icarus", "--sim", help="icarus | verilator"),
            lanes: int = Lanes, mode: str = ModeOpt, weights: str = WeightsOpt,
-           membranes: str = MembranesOpt, cache: str = CacheOpt,
+           membranes: str = MembranesOpt, cache: str = CacheOpt, buffers: str = BuffersOpt,
            report: Optional[Path] = typer.Option(None, "--report", help="write the JSON report here"),
            build_dir: Optional[Path] = typer.Option(None, "--build-dir", help="keep the simulator build here"),
            fast_build: bool = typer.Option(False, "--fast-build", help="Verilator: -O0 C++ (quicker build)"),
@@ -70,7 +73,8 @@ def verify(net_dir: Path = NetDir,
     from .netfile import load
     from .progress import count_bar, stderr_console
 
-    config, network, x = _config(lanes, mode, weights, membranes, cache), load(net_dir), load_inputs(input)
+    config = _config(lanes, mode, weights, membranes, cache, buffers)
+    network, x = load(net_dir), load_inputs(input)
     console = stderr_console(quiet or as_json)
     with count_bar(console, f"{sim}: build, then images", len(x)) as update:
         result = run_verify(network, x, config, sim, build_dir=build_dir, fast_build=fast_build,

@@ -1,11 +1,16 @@
-"""The accelerator's input loader and logit reader (outside the timed inference).
+"""The accelerator's input loader, the spike buffers' ports and the logit reader.
 
-Both use running addresses (no multiplier) and registered data paths, so
-they never limit the clock.
+The loader and the reader use running addresses (no multiplier) and
+registered data paths, so they never limit the clock.
 """
 from __future__ import annotations
 
-from amaranth import Mux, Signal, signed
+from dataclasses import dataclass
+
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib.memory import Memory
+
+from hwgen.hwconfig import BufferRam
 
 
 def _bits(n: int) -> int:
@@ -112,3 +117,44 @@ def _sums(m, ext, gbase, ohow):
     ext_inc, gbase_next = Signal.like(ext, name="lo_addr_inc"), Signal.like(gbase, name="lo_base_next")
     m.d.sync += [ext_inc.eq(ext + 1), gbase_next.eq(gbase + ohow)]
     return ext_inc, gbase_next
+
+
+def buffer_writes(m, accel, plan, lanes, banks, oaddr, has_dst):
+    """The spike-buffer banks' write ports: the loader's words (while not busy), else each
+    lane's fired value at the write-back address ``oaddr`` (a pass with a destination).
+
+    With LUT-RAM buffers, whose write enables decode the address in logic, the loader's
+    write is registered (a cycle after its beat, before any lane writes), off the stream
+    handshake."""
+    P = plan.lanes
+    beat, laddr, lbank = loader(m, accel, plan)
+    lwrite, lwaddr, lwdata = beat, laddr, accel.pixels.payload
+    lwen = [lbank == b for b in range(P)]
+    if plan.config.buffers is BufferRam.DISTRIBUTED:
+        lwrite, lwaddr = Signal(name="ld_write"), Signal.like(laddr, name="ld_waddr")
+        lwdata, lwen = Signal.like(accel.pixels.payload, name="ld_wdata"), [Signal(name=f"ld_wen{b}") for b in range(P)]
+        m.d.sync += [lwrite.eq(beat), lwaddr.eq(laddr), lwdata.eq(accel.pixels.payload)]
+        m.d.sync += [en.eq(beat & (lbank == b)) for b, en in enumerate(lwen)]
+    for lane, (_, wr), en in zip(lanes, banks, lwen):
+        m.d.comb += [wr.addr.eq(Mux(lwrite, lwaddr, oaddr)), wr.data.eq(Mux(lwrite, lwdata, lane.out_value)),
+                     wr.en.eq(Mux(lwrite, en, lane.out_valid & has_dst))]
+
+
+@dataclass(frozen=True)
+class ReadPort:
+    """What the accelerator uses of a read port: ``addr`` in, ``data`` a cycle later."""
+
+    addr: Signal
+    data: Signal
+
+
+def registered_read(m: Module, mem: Memory, lane_index: int) -> ReadPort:
+    """A LUT-RAM bank's read: the address registered, then the asynchronous read, so the data
+    comes a cycle after the address as from a synchronous port, but the address arithmetic
+    and the cells' read multiplexer are in different cycles (a write and a read of one word
+    in one cycle would read the new word; the passes never do that: a pass reads its source
+    buffer and writes another)."""
+    port = mem.read_port(domain="comb")
+    addr = Signal.like(port.addr, name=f"buf{lane_index}_raddr")
+    m.d.sync += port.addr.eq(addr)
+    return ReadPort(addr, port.data)

@@ -30,7 +30,7 @@ from hwgen.hwplan import Kind, Plan
 
 from .blockmem import OUTREG_PREFIX, bank_block_registers
 from .lane import NeuronLane
-from .ports import logit_reader, loader
+from .ports import buffer_writes, logit_reader, registered_read
 from .scanner import Scanner
 from .walker import Walker
 from .weightbank import WeightBank
@@ -116,13 +116,14 @@ class Accelerator(wiring.Component):
         # On ECP5 a bank in one block deep uses the block's output register as bank_q
         # (hwgen.build.outreg_script; blockmem's module docstring).
         banks, in_block = [], []
+        distributed = plan.config.buffers is BufferRam.DISTRIBUTED
         for lane_index in range(P):
             depth = plan.bank_depth(lane_index)
-            outreg = ecp5 and bank_block_registers(depth, vb, plan.config.buffers is BufferRam.DISTRIBUTED) > 0
+            outreg = ecp5 and bank_block_registers(depth, vb, distributed) > 0
             mem = Memory(shape=signed(vb), depth=depth, init=[],
                          attrs={"ram_style": "block"} if outreg else plan.config.buffer_attrs)
             m.submodules[f"{OUTREG_PREFIX}buf{lane_index}" if outreg else f"buf{lane_index}"] = mem
-            banks.append((mem.read_port(), mem.write_port()))
+            banks.append((registered_read(m, mem, lane_index) if distributed else mem.read_port(), mem.write_port()))
             in_block.append(outreg)
         base = plan.buffer_base
         m.submodules.walker = walker = Walker(passes, [(base[q.src], base[max(q.dst, 0)]) for q in passes], widths)
@@ -329,11 +330,7 @@ class Accelerator(wiring.Component):
             nxt_addr = Signal.like(oaddr, name=f"oaddr_d{j}")
             m.d.sync += nxt_addr.eq(oaddr)
             oaddr = nxt_addr
-        beat, laddr, lbank = loader(m, self, plan)
-        for b, (lane, (_, wr)) in enumerate(zip(lanes, banks)):
-            m.d.comb += [wr.addr.eq(Mux(beat, laddr, oaddr)), wr.data.eq(Mux(beat, self.pixels.payload,
-                                                                             lane.out_value)),
-                         wr.en.eq(Mux(beat, lbank == b, lane.out_valid & pc["has_dst"]))]
+        buffer_writes(m, self, plan, lanes, banks, oaddr, pc["has_dst"])
         return m
 
     def _weights(self, m, lanes, waddr, waddr_next):
@@ -387,3 +384,4 @@ class Accelerator(wiring.Component):
                             lp["threshold"].eq(q.threshold), lp["burst"].eq(q.burst if spiking else 0),
                             lp["lo"].eq(-(1 << (bits - 1))), lp["hi"].eq((1 << (bits - 1)) - 1)]
         return pc, lp
+

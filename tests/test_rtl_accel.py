@@ -50,6 +50,13 @@ def test_single_port_membranes(lanes, weights):
     check(network, AccelConfig(lanes, weights=weights, membranes="spram", cache=False), images(1, 2, 8))
 
 
+@pytest.mark.parametrize("lanes,mode", [(2, "dense"), (3, "event")])
+def test_lut_ram_spike_buffers(lanes, mode):
+    """Spike buffers in LUT RAM (read address registered, then an asynchronous read): same logits and cycles."""
+    network = demo_like(0, size=8, channels=(3, 4), hidden=5, classes=3, timesteps=3, burst=2)
+    check(network, AccelConfig(lanes, mode, buffers="distributed"), images(0, 2, 8))
+
+
 # Seeds of tests/netgen.py covering pools (stand-alone, overlapping, padded, on pixels),
 # stride, padding, conv output layers, 1-D inputs, signed inputs, T = 1.
 SEEDS = [0, 5, 9, 12, 13, 23, 30, 41]

@@ -95,6 +95,15 @@ def test_single_port_membranes_verify(simulator, lanes):
     assert result.config.to_json()["membranes"] == "spram"
 
 
+@pytest.mark.parametrize("simulator,lanes,mode", [("icarus", 3, "event"), ("verilator", 2, "dense")])
+def test_lut_ram_buffers_verify(simulator, lanes, mode):
+    """Spike buffers in LUT RAM (registered read address, registered loader write): the Verilog matches too."""
+    x = np.load(f"{CNN}/inputs.npy")[:2]
+    result = verify(load(CNN), x, AccelConfig(lanes, mode, buffers="distributed"), simulator, fast_build=True)
+    assert result.ok, result.summary()
+    assert result.config.to_json()["buffers"] == "distributed"
+
+
 @pytest.mark.parametrize("simulator,seed,lanes,mode", [("icarus", 30, 2, "event"), ("icarus", 9, 1, "dense"),
                                                        ("icarus", 12, 3, "dense")])
 def test_random_network(simulator, seed, lanes, mode):
