@@ -174,17 +174,17 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
 
     * LUT: ECP5 :math:`[1, P b_a, C_{buf}, Q, A, P A]`, iCE40
       :math:`[1, P, P b_v, A]`. The ECP5 set was chosen among sets of up to five of
-      twenty candidates on its 13 builds (13.0 % worst; the former
+      twenty candidates on its 13 builds (11.2 % worst; the former
       :math:`[1, P, P b_a, C_{lutram}, R_{logic}, M]` 24.6 % on the rebuilt sweep): the
       accumulator width per lane, the LUT-RAM cells of the spike buffers, the memory
       pieces' registers and the address counters and their fan-out to the lanes;
     * FF: ECP5 :math:`[1, P, P b_v, P A]`, iCE40 :math:`[1, P b_v + Q, A]`
       (8 % and 12.5 % worst);
-    * 1/Fmax: ECP5 :math:`[1, \log_2 P, C_{buf}, A]` (10.0 % worst; the best set whose
-      coefficients are all positive: the lanes' selection networks, the LUT-RAM spike
-      buffers' read multiplexers, wider counters; sets with a negative coefficient reached
-      9.2 % but predicted the demo CNN 13 % faster than its demo-shape twin for one more
-      accumulator bit), iCE40 :math:`[1]` (no trend in :math:`P`; 8.6 % worst).
+    * 1/Fmax: ECP5 :math:`[1, C_{lutram}, A, P A]` (6.0 % worst, all coefficients
+      positive: more LUT-RAM cells to route, wider counters and addresses fanned out to
+      more lanes; with the LUT-RAM buffers' read address registered, sets on
+      :math:`C_{buf}` alone failed, 120 % on the demo-shape CNN), iCE40 :math:`[1]` (no
+      trend in :math:`P`; 8.6 % worst).
 
     :math:`C_{lutram}`: :func:`lutram_cells`; :math:`C_{buf}`: those of the
     spike buffers (``buffers="distributed"``); :math:`Q`: register bits of the
@@ -205,7 +205,7 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
             buffer_cells = sum(n for name, kind, n in _placements(plan, family) if kind == "lutram" and name == "buffers")
         lut = [1.0, p * plan.acc_bits, buffer_cells, piece_regs, address, p * address]
         ff = [1.0, p, p * plan.mem_bits, p * address]
-        inv_fmax = [1.0, math.log2(p), buffer_cells, address]
+        inv_fmax = [1.0, lutram_cells(plan, family), address, p * address]
     else:
         lut = [1.0, p, p * plan.mem_bits, address]
         ff, inv_fmax = [1.0, p * plan.mem_bits + piece_regs, address], [1.0]
