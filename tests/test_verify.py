@@ -76,32 +76,24 @@ def test_conformance_cnn(simulator, lanes, mode):
     np.testing.assert_array_equal(np.load(f"{CNN}/expected_logits.npy")[:2].shape[0], 2)
 
 
-@pytest.mark.parametrize("simulator,lanes,mode", [("icarus", 2, "event"), ("verilator", 3, "dense")])
-def test_loaded_weights_verify(simulator, lanes, mode):
-    """The bench streams the weight bank's words first; a ROM-less core then matches the golden model."""
+# Each memory variant on both simulators: the weight bank loaded first by the bench (no ROM);
+# single-port membranes with no first-layer cache; spike buffers in LUT RAM (registered read
+# address, registered loader write).
+MEMORY_VARIANTS = [("icarus", 2, "event", dict(weights="loaded")), ("verilator", 3, "dense", dict(weights="loaded")),
+                   ("icarus", 2, "dense", dict(weights="loaded", membranes="spram", cache=False)),
+                   ("verilator", 3, "dense", dict(weights="loaded", membranes="spram", cache=False)),
+                   ("icarus", 3, "event", dict(buffers="distributed")),
+                   ("verilator", 2, "dense", dict(buffers="distributed"))]
+
+
+@pytest.mark.parametrize("simulator,lanes,mode,memories", MEMORY_VARIANTS)
+def test_memory_variants_verify(simulator, lanes, mode, memories):
+    """The Verilog of every memory placement matches the golden model, logits and cycles."""
     x = np.load(f"{CNN}/inputs.npy")[:2]
-    result = verify(load(CNN), x, AccelConfig(lanes, mode, weights="loaded"), simulator, fast_build=True)
+    result = verify(load(CNN), x, AccelConfig(lanes, mode, **memories), simulator, fast_build=True)
     assert result.ok, result.summary()
-    assert result.config.to_json()["weights"] == "loaded"
-
-
-@pytest.mark.parametrize("simulator,lanes", [("icarus", 2), ("verilator", 3)])
-def test_single_port_membranes_verify(simulator, lanes):
-    """Single-port membranes, no first-layer cache, loaded weights: the Verilog matches too."""
-    x = np.load(f"{CNN}/inputs.npy")[:2]
-    config = AccelConfig(lanes, weights="loaded", membranes="spram", cache=False)
-    result = verify(load(CNN), x, config, simulator, fast_build=True)
-    assert result.ok, result.summary()
-    assert result.config.to_json()["membranes"] == "spram"
-
-
-@pytest.mark.parametrize("simulator,lanes,mode", [("icarus", 3, "event"), ("verilator", 2, "dense")])
-def test_lut_ram_buffers_verify(simulator, lanes, mode):
-    """Spike buffers in LUT RAM (registered read address, registered loader write): the Verilog matches too."""
-    x = np.load(f"{CNN}/inputs.npy")[:2]
-    result = verify(load(CNN), x, AccelConfig(lanes, mode, buffers="distributed"), simulator, fast_build=True)
-    assert result.ok, result.summary()
-    assert result.config.to_json()["buffers"] == "distributed"
+    described = result.config.to_json()
+    assert all(described.get(k, True) == v for k, v in memories.items())
 
 
 @pytest.mark.parametrize("simulator,seed,lanes,mode", [("icarus", 30, 2, "event"), ("icarus", 9, 1, "dense"),
