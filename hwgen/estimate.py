@@ -245,6 +245,11 @@ class Estimate:
 LOGIC_MARGIN = 0.15
 
 
+def _tight(res: dict) -> list[str]:
+    """The logic resources estimated within :data:`LOGIC_MARGIN` of the device."""
+    return [k for k in ("lut", "ff") if res[k]["used"] > (1 - LOGIC_MARGIN) * res[k]["available"]]
+
+
 def predict_logic(plan: Plan, family: Family) -> tuple[int, int, float]:
     """``(LUT, FF, Fmax MHz)`` from the fitted linear model."""
     coeffs = _model()[family.value]
@@ -283,7 +288,7 @@ def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.nda
                    fits=all(r["used"] <= r["available"] for r in res.values()), fmax_mhz=fmax,
                    buffers=config.buffers.value, weights=config.weights.value,
                    membranes=config.membranes.value, cache=config.cache)
-    est.tight = [k for k in ("lut", "ff") if est.fits and res[k]["used"] > (1 - LOGIC_MARGIN) * res[k]["available"]]
+    est.tight = _tight(res) if est.fits else []
     est.cycles, est.cycles_basis = _cycles(network, config, inputs)
     est.latency_us = round(est.cycles / fmax, 2)
     est.images_per_s = round(fmax * 1e6 / est.cycles, 1)
@@ -363,7 +368,8 @@ def fit_membranes(network: Network, board: Board, config: AccelConfig) -> AccelC
 
 def fit_board(network: Network, board: Board, config: AccelConfig) -> AccelConfig:
     r"""The design ``hwgen demo`` builds: the most lanes :math:`P \le` ``config.lanes`` (halving),
-    in ``config.mode`` and then in dense mode, whose estimate fits ``board``, with the memories
+    in ``config.mode`` and then in dense mode, whose estimate fits ``board`` with its LUT and FF
+    at most :math:`1 -` :data:`LOGIC_MARGIN` of the device's, with the memories
     placed by :func:`fit_weights`, :func:`fit_membranes` and :func:`fit_buffers`; if none fits,
     ``config`` with its memories placed so."""
     import dataclasses
@@ -377,7 +383,7 @@ def fit_board(network: Network, board: Board, config: AccelConfig) -> AccelConfi
         while lanes >= 1:
             candidate = placed(lanes, mode)
             res, _ = _resources(build_plan(network, candidate), board)
-            if all(r["used"] <= r["available"] for r in res.values()):
+            if all(r["used"] <= r["available"] for r in res.values()) and not _tight(res):
                 return candidate
             lanes //= 2
     return placed(config.lanes, config.mode)

@@ -126,3 +126,5 @@ def test_estimate_flags_logic_close_to_the_device():
     board = load_board("icebreaker")
     assert estimate(net, board, AccelConfig(4), images(0, 1, 8)).tight == ["lut"]
     assert estimate(net, board, AccelConfig(1), images(0, 1, 8)).tight == []
+    from hwgen.estimate import fit_board                      # so the demo would not build P = 4 there
+    assert fit_board(net, board, AccelConfig(4)).lanes == 2
