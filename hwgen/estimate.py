@@ -199,7 +199,6 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     piece_regs = p * sum(width * _piece_registers(sizes, width, rom, family) for _, sizes, width, rom, _ in lanes)
     piece_regs += _bank_registers(plan, family) + _single_port_registers(plan)
     if family is Family.ECP5:
-        cells = lutram_cells(plan, family)
         buffer_cells = 0
         if plan.config.buffers is BufferRam.DISTRIBUTED:
             buffer_cells = sum(n for name, kind, n in _placements(plan, family) if kind == "lutram" and name == "buffers")
@@ -370,20 +369,24 @@ def fit_board(network: Network, board: Board, config: AccelConfig) -> AccelConfi
     r"""The design ``hwgen demo`` builds: the most lanes :math:`P \le` ``config.lanes`` (halving),
     in ``config.mode`` and then in dense mode, whose estimate fits ``board`` with its LUT and FF
     at most :math:`1 -` :data:`LOGIC_MARGIN` of the device's, with the memories
-    placed by :func:`fit_weights`, :func:`fit_membranes` and :func:`fit_buffers`; if none fits,
-    ``config`` with its memories placed so."""
+    placed by :func:`fit_weights`, :func:`fit_membranes` and :func:`fit_buffers`; else the
+    first that fits at all (its estimate flags it ``tight``); if none fits, ``config`` with
+    its memories placed so."""
     import dataclasses
 
     def placed(lanes: int, mode: Mode) -> AccelConfig:
         c = dataclasses.replace(config, lanes=lanes, mode=mode)
         return fit_buffers(network, board, fit_membranes(network, board, fit_weights(network, board, c)))
 
+    tight_fit = None
     for mode in dict.fromkeys((config.mode, Mode.DENSE)):
         lanes = config.lanes
         while lanes >= 1:
             candidate = placed(lanes, mode)
             res, _ = _resources(build_plan(network, candidate), board)
-            if all(r["used"] <= r["available"] for r in res.values()) and not _tight(res):
-                return candidate
+            if all(r["used"] <= r["available"] for r in res.values()):
+                if not _tight(res):
+                    return candidate
+                tight_fit = tight_fit or candidate
             lanes //= 2
-    return placed(config.lanes, config.mode)
+    return tight_fit or placed(config.lanes, config.mode)

@@ -95,6 +95,11 @@ def test_logic_cells_over_capacity_are_read_from_a_failed_place_and_route(tmp_pa
     used = _pnr_utilisation(tmp_path, load_board("icebreaker"))
     assert used == {"lut": {"used": 5357, "available": 5280}, "bram": {"used": 20, "available": 30}}
     assert _overflow(used) == ["lut: needs 5357, the device has 5280 (77 over)"]
+    (tmp_path / "top.tim").write_text("Info: \t        TRELLIS_COMB:  26102/ 24288   107%\n"
+                                      "Info: \t          TRELLIS_FF:   7721/ 24288    31%\n"
+                                      "Info: \t              DP16KD:     56/    56   100%\n")
+    assert _overflow(_pnr_utilisation(tmp_path, load_board("ulx3s-25f"))) == [
+        "lut: needs 26102, the device has 24288 (1814 over)"]
 
 
 @pytest.mark.slow

@@ -128,3 +128,7 @@ def test_estimate_flags_logic_close_to_the_device():
     assert estimate(net, board, AccelConfig(1), images(0, 1, 8)).tight == []
     from hwgen.estimate import fit_board                      # so the demo would not build P = 4 there
     assert fit_board(net, board, AccelConfig(4)).lanes == 2
+    import dataclasses                                        # only tight fits left: the first of them
+    lut_p1 = estimate(net, board, AccelConfig(1), images(0, 1, 8)).resources["lut"]["used"]
+    small = dataclasses.replace(board, capacity=dataclasses.replace(board.capacity, lut=int(lut_p1 / 0.9)))
+    assert fit_board(net, small, AccelConfig(8)).lanes == 1
