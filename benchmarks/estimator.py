@@ -21,7 +21,7 @@ import numpy as np
 from hwgen.boards import load_board
 from hwgen.build import build
 from hwgen.boards import Family
-from hwgen.estimate import bram_blocks, dsp_count, logic_features, lutram_cells
+from hwgen.estimate import bram_blocks, dsp_count, logic_features, lutram_cells, predict_logic
 from hwgen.hwconfig import AccelConfig
 from hwgen.hwplan import build_plan
 from hwgen.sim.bench.nets import demo_like, with_widths
@@ -161,8 +161,7 @@ def _unfit_lines(rows: list[dict], model: dict) -> list[str]:
     lines = []
     for r in (r for r in rows if not r["fits"]):
         family, board = Family(r["family"]), load_board(r["board"])
-        x = logic_features(_plan(r), family)
-        lut, ff = (float(np.dot(model[r["family"]][k], x[k])) for k in ("lut", "ff"))
+        lut, ff, _ = predict_logic(_plan(r), family, model[r["family"]])
         lines.append(f"- {r['board']} {r['net']} P={r['lanes']} ({' / '.join(_point(r)[3:])}): did not fit "
                      f"(FF {r['ff']} built); estimate LUT {lut:.0f} / {board.capacity.lut}, "
                      f"FF {ff:.0f} / {board.capacity.ff}")

@@ -252,10 +252,9 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
                 break
             report.resources["ff"] = {"used": counts["ff"], "available": board.capacity.ff}
         if rc != 0:
-            if not report.overflow:
-                report.resources.update(_pnr_utilisation(work, board))
-                report.overflow = _overflow(report.resources)
-            report.overflow = report.overflow or _pnr_overflow(work, board) or [f"{name} failed: {_tail(log)}"]
+            report.resources.update(_pnr_utilisation(work, board))     # {} unless nextpnr ran
+            report.overflow = (_overflow(report.resources) or _pnr_overflow(work, board)
+                               or [f"{name} failed: {_tail(log)}"])
             break
     else:
         _read_nextpnr(work / "report.json", board, report)

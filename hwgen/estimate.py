@@ -117,11 +117,12 @@ def spram_blocks(plan: Plan, family: Family) -> int:
     return sum(count for _, kind, count in _placements(plan, family) if kind == "spram")
 
 
-def lutram_cells(plan: Plan, family: Family) -> int:
-    """ECP5 ``DPR16X4`` cells (16 words x 4 bits) of every memory placed in LUT RAM
-    (exact on the 7 ECP5 builds of ``benchmarks/estimator.py``, e.g. 603 for the
-    demo-shape CNN with LUT-RAM buffers at P = 8)."""
-    return sum(count for _, kind, count in _placements(plan, family) if kind == "lutram")
+def lutram_cells(plan: Plan, family: Family, memory: str | None = None) -> int:
+    """ECP5 ``DPR16X4`` cells (16 words x 4 bits) of every memory placed in LUT RAM, or of
+    ``memory`` alone (exact on the 13 ECP5 builds of ``benchmarks/estimator.py``, e.g. 603
+    for the demo-shape CNN with LUT-RAM buffers at P = 8)."""
+    return sum(count for name, kind, count in _placements(plan, family)
+               if kind == "lutram" and memory in (None, name))
 
 
 def _model() -> dict:
@@ -199,9 +200,8 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     piece_regs = p * sum(width * _piece_registers(sizes, width, rom, family) for _, sizes, width, rom, _ in lanes)
     piece_regs += _bank_registers(plan, family) + _single_port_registers(plan)
     if family is Family.ECP5:
-        buffer_cells = 0
-        if plan.config.buffers is BufferRam.DISTRIBUTED:
-            buffer_cells = sum(n for name, kind, n in _placements(plan, family) if kind == "lutram" and name == "buffers")
+        distributed = plan.config.buffers is BufferRam.DISTRIBUTED
+        buffer_cells = lutram_cells(plan, family, "buffers") if distributed else 0
         lut = [1.0, p * plan.acc_bits, buffer_cells, piece_regs, address, p * address]
         ff = [1.0, p, p * plan.mem_bits, p * address]
         inv_fmax = [1.0, lutram_cells(plan, family), address, p * address]
@@ -249,9 +249,10 @@ def _tight(res: dict) -> list[str]:
     return [k for k in ("lut", "ff") if res[k]["used"] > (1 - LOGIC_MARGIN) * res[k]["available"]]
 
 
-def predict_logic(plan: Plan, family: Family) -> tuple[int, int, float]:
-    """``(LUT, FF, Fmax MHz)`` from the fitted linear model."""
-    coeffs = _model()[family.value]
+def predict_logic(plan: Plan, family: Family, coeffs: dict | None = None) -> tuple[int, int, float]:
+    """``(LUT, FF, Fmax MHz)`` from the fitted linear model (``coeffs``: one family's entry of
+    ``estimate_model.json``, by default the shipped one)."""
+    coeffs = coeffs or _model()[family.value]
     x = logic_features(plan, family)
     lut, ff, inv = (sum(a * f for a, f in zip(coeffs[key], x[key])) for key in ("lut", "ff", "inv_fmax"))
     return int(round(lut)), int(round(ff)), round(1.0 / inv, 1)

@@ -384,4 +384,3 @@ class Accelerator(wiring.Component):
                             lp["threshold"].eq(q.threshold), lp["burst"].eq(q.burst if spiking else 0),
                             lp["lo"].eq(-(1 << (bits - 1))), lp["hi"].eq((1 << (bits - 1)) - 1)]
         return pc, lp
-
