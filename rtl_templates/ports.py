@@ -5,8 +5,6 @@ registered data paths, so they never limit the clock.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from amaranth import Module, Mux, Signal, signed
 from amaranth.lib.memory import Memory
 
@@ -138,23 +136,3 @@ def buffer_writes(m, accel, plan, lanes, banks, oaddr, has_dst):
     for lane, (_, wr), en in zip(lanes, banks, lwen):
         m.d.comb += [wr.addr.eq(Mux(lwrite, lwaddr, oaddr)), wr.data.eq(Mux(lwrite, lwdata, lane.out_value)),
                      wr.en.eq(Mux(lwrite, en, lane.out_valid & has_dst))]
-
-
-@dataclass(frozen=True)
-class ReadPort:
-    """What the accelerator uses of a read port: ``addr`` in, ``data`` a cycle later."""
-
-    addr: Signal
-    data: Signal
-
-
-def registered_read(m: Module, mem: Memory, lane_index: int) -> ReadPort:
-    """A LUT-RAM bank's read: the address registered, then the asynchronous read, so the data
-    comes a cycle after the address as from a synchronous port, but the address arithmetic
-    and the cells' read multiplexer are in different cycles (a write and a read of one word
-    in one cycle would read the new word; the passes never do that: a pass reads its source
-    buffer and writes another)."""
-    port = mem.read_port(domain="comb")
-    addr = Signal.like(port.addr, name=f"buf{lane_index}_raddr")
-    m.d.sync += port.addr.eq(addr)
-    return ReadPort(addr, port.data)

@@ -30,7 +30,8 @@ from hwgen.hwplan import Kind, Plan
 
 from .blockmem import OUTREG_PREFIX, bank_block_registers
 from .lane import NeuronLane
-from .ports import buffer_writes, logit_reader, registered_read
+from .lutram import LutRamBank, lutram_ports
+from .ports import buffer_writes, logit_reader
 from .scanner import Scanner
 from .walker import Walker
 from .weightbank import WeightBank
@@ -120,10 +121,13 @@ class Accelerator(wiring.Component):
         for lane_index in range(P):
             depth = plan.bank_depth(lane_index)
             outreg = ecp5 and bank_block_registers(depth, vb, distributed) > 0
-            mem = Memory(shape=signed(vb), depth=depth, init=[],
-                         attrs={"ram_style": "block"} if outreg else plan.config.buffer_attrs)
-            m.submodules[f"{OUTREG_PREFIX}buf{lane_index}" if outreg else f"buf{lane_index}"] = mem
-            banks.append((registered_read(m, mem, lane_index) if distributed else mem.read_port(), mem.write_port()))
+            if distributed:
+                m.submodules[f"buf{lane_index}"] = bank = LutRamBank(signed(vb), depth, attrs=plan.config.buffer_attrs)
+                banks.append(lutram_ports(bank))
+            else:
+                mem = Memory(shape=signed(vb), depth=depth, init=[], attrs={"ram_style": "block"} if outreg else {})
+                m.submodules[f"{OUTREG_PREFIX}buf{lane_index}" if outreg else f"buf{lane_index}"] = mem
+                banks.append((mem.read_port(), mem.write_port()))
             in_block.append(outreg)
         base = plan.buffer_base
         m.submodules.walker = walker = Walker(passes, [(base[q.src], base[max(q.dst, 0)]) for q in passes], widths)
@@ -161,7 +165,7 @@ class Accelerator(wiring.Component):
         m.d.comb += walker.pass_next.eq(pnext)      # the pass of the next BEGIN (0 while idle)
         cycles = Signal(32)
         m.d.comb += self.cycles.eq(cycles)
-        z = Signal()
+        load = Signal(name="load")      # issuing & "a pair's first token": a register (see the issuer)
         # BEGIN, FILL0, FILL1 and DONE as registers of their own (set with the transition into
         # the state), so the walker, the pass constants and the logit reader start from registers.
         in_begin, in_fill0, in_fill1, in_done = (Signal(name=n) for n in ("in_begin", "in_fill0", "in_fill1",
@@ -224,7 +228,7 @@ class Accelerator(wiring.Component):
             m.d.sync += can_start.eq(1)
         # Issuing from FILL1 to the last token (outside the FSM: no state decode in these paths).
         with m.If(in_fill1):
-            m.d.sync += [z.eq(1), issuing.eq(1)]
+            m.d.sync += issuing.eq(1)
         with m.Elif(pass_end | scan_end):
             m.d.sync += [issuing.eq(0), dcount.eq(pc["drain"] - 2), dzero.eq(pc["drain"] == 2)]
         # "In OUT" as its own register (the logit reader's logic starts from registers); the
@@ -235,8 +239,7 @@ class Accelerator(wiring.Component):
             m.d.sync += out_active.eq(out_start)
         m.d.comb += out_done.eq(logit_reader(m, self, plan, lanes, out_start, out_active))
         # Issuer: one token a cycle.
-        load = Signal()
-        m.d.comb += [load.eq(issuing & z), walker.take.eq(load)]
+        m.d.comb += walker.take.eq(load)
         rem = Signal(_bits(max(max(q.channels for q in passes), plan.list_depth) + 1))
         s_last, s_final = Signal(), Signal()
         pair_one, pair_rem, ev_null = Signal(), Signal.like(rem), Signal()
@@ -257,8 +260,11 @@ class Accelerator(wiring.Component):
                      pass_end.eq(issuing & pair_final & z_next & ~pc["is_scan"])]
         if event:
             m.d.comb += scan_end.eq(issuing & pc["is_scan"] & scan.end)
+        # load: the next token starts a pair, and issuing (a register, not issuing & z, so the
+        # walker's and the address sums' enables start from a flip-flop: the iCE40's z-loop).
+        m.d.sync += load.eq(in_fill1 | (issuing & ~pass_end & ~scan_end & z_next))
         with m.If(issuing):
-            m.d.sync += [rem.eq(Mux(load, pair_rem, rem - 1)), z.eq(z_next)]
+            m.d.sync += rem.eq(Mux(load, pair_rem, rem - 1))
             with m.If(load):
                 m.d.sync += [s_last.eq(walker.last_tap), s_final.eq(walker.final)]
         # Dense token addresses: running sums over the pair's channels (bank cb, word cd HW + pos).
@@ -295,7 +301,9 @@ class Accelerator(wiring.Component):
         m.d.sync += [t2[k].eq(t1[k]) for k in t1]
         bank_q = [Signal(signed(vb), name=f"bank_q{i}") for i in range(P)]
         for q, (rd, _), outreg in zip(bank_q, banks, in_block):
-            if outreg:
+            if distributed:         # the LUT-RAM pieces' registers (lutram.py)
+                m.d.comb += q.eq(rd.q)
+            elif outreg:
                 m.d.comb += q.eq(rd.data)
             else:
                 m.d.sync += q.eq(rd.data)

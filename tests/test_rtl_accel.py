@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from hwgen import load
 from hwgen.hwconfig import AccelConfig
+from hwgen.rtl import lutram
 from hwgen.sim import golden
 from hwgen.sim.bench.amaranth_tb import simulate
 from hwgen.sim.bench.nets import demo_like, images
@@ -51,8 +52,10 @@ def test_single_port_membranes(lanes, weights):
 
 
 @pytest.mark.parametrize("lanes,mode", [(2, "dense"), (3, "event")])
-def test_lut_ram_spike_buffers(lanes, mode):
-    """Spike buffers in LUT RAM (read address registered, then an asynchronous read): same logits and cycles."""
+def test_lut_ram_spike_buffers(lanes, mode, monkeypatch):
+    """Spike buffers in LUT RAM (read address registered, then an asynchronous read of
+    16-word pieces into registers, so every bank has several pieces): same logits and cycles."""
+    monkeypatch.setattr(lutram, "PIECE_WORDS", 16)
     network = demo_like(0, size=8, channels=(3, 4), hidden=5, classes=3, timesteps=3, burst=2)
     check(network, AccelConfig(lanes, mode, buffers="distributed"), images(0, 2, 8))
 
