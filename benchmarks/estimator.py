@@ -49,14 +49,17 @@ SWEEP = [("icebreaker", "tiny", 1), ("icebreaker", "tiny", 2), ("icebreaker", "t
          ("ulx3s-25f", "tiny", 4), ("ulx3s-25f", "small", 8), ("ulx3s-25f", "tiny-16", 8),
          ("ulx3s-85f", "demo-shape", 4), ("ulx3s-25f", "small-20", 8),
          ("ulx3s-25f", "small", 8, "distributed")]
-DEFAULTS = ["block", "rom", "block"]        # buffers, weights, membranes
+# Every iCE40 point again with its products in SB_MAC16 blocks (the tiny net at P=4 fits only so).
+SWEEP += [(*_e, *["block", "rom", "block"][len(_e) - 3:], "dsp") for _e in SWEEP if _e[0] == "icebreaker"]
+DEFAULTS = ["block", "rom", "block", "fabric"]        # buffers, weights, membranes, multipliers
+KEYS = ("buffers", "weights", "membranes", "multipliers")
 
 
 def _point(entry) -> tuple:
-    """``(board, net, lanes, buffers, weights, membranes)`` of a sweep entry or row (:data:`DEFAULTS`)."""
+    """``(board, net, lanes, buffers, weights, membranes, multipliers)`` of a sweep entry or row
+    (:data:`DEFAULTS`)."""
     if isinstance(entry, dict):
-        return (entry["board"], entry["net"], entry["lanes"],
-                *(entry.get(k, d) for k, d in zip(("buffers", "weights", "membranes"), DEFAULTS)))
+        return (entry["board"], entry["net"], entry["lanes"], *(entry.get(k, d) for k, d in zip(KEYS, DEFAULTS)))
     board, net, lanes, *rest = entry
     memories = list(DEFAULTS)
     memories[:len(rest)] = rest
@@ -65,8 +68,9 @@ def _point(entry) -> tuple:
 
 def _config(entry) -> AccelConfig:
     """Single-port membranes go with no first-layer cache (its pass is one token a group)."""
-    _, _, lanes, buffers, weights, membranes = _point(entry)
-    return AccelConfig(lanes, buffers=buffers, weights=weights, membranes=membranes, cache=membranes == "block")
+    _, _, lanes, buffers, weights, membranes, multipliers = _point(entry)
+    return AccelConfig(lanes, buffers=buffers, weights=weights, membranes=membranes, cache=membranes == "block",
+                       multipliers=multipliers)
 
 
 def _plan(row: dict):
@@ -80,7 +84,7 @@ def measure(out: Path, quick: bool, done: list[dict]) -> list[dict]:
         point = _point(entry)
         if any(_point(r) == point for r in rows):
             continue
-        board_name, net_name, lanes, buffers, weights, membranes = point
+        board_name, net_name, lanes, buffers, weights, membranes, multipliers = point
         net, board, config = NETS[net_name](), load_board(board_name), _config(point)
         named = list(point)
         while len(named) > 4 and named[-1] == DEFAULTS[len(named) - 4]:
@@ -88,7 +92,8 @@ def measure(out: Path, quick: bool, done: list[dict]) -> list[dict]:
         report = build(net, board, config, out / "-".join(map(str, named)))
         plan = build_plan(net, config)
         rows.append({"board": board_name, "family": board.family.value, "net": net_name, "lanes": lanes,
-                     "buffers": buffers, "weights": weights, "membranes": membranes, "fits": report.fits, "seconds": report.seconds,
+                     "buffers": buffers, "weights": weights, "membranes": membranes,
+                     "multipliers": multipliers, "fits": report.fits, "seconds": report.seconds,
                      "lut": report.resources.get("lut", {}).get("used"),
                      "ff": report.resources.get("ff", {}).get("used"),
                      "bram": report.resources.get("bram", {}).get("used"),

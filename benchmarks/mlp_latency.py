@@ -11,6 +11,7 @@ Published anchors for MNIST-size MLPs: Spiker+ 780 us, snn-fpga 520 us
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ from hwgen.boards import load_board
 from hwgen.build import build
 from hwgen.convert.api import convert
 from hwgen.data import load_split, to_float
-from hwgen.estimate import fit_weights
+from hwgen.fit import fit_multipliers, fit_weights
 from hwgen.hwconfig import AccelConfig
 from hwgen.netfile import load
 from hwgen.nn import QCFS
@@ -63,6 +64,8 @@ def main() -> None:
     ap.add_argument("--mode", default="dense")
     ap.add_argument("--weights", default="auto", choices=["auto", "rom", "loaded"],
                     help="auto: the loaded SPRAM bank on iCE40 when the weight ROMs overflow block RAM")
+    ap.add_argument("--multipliers", default="auto", choices=["auto", "fabric", "dsp"],
+                    help="lane products in logic or DSP blocks (auto: hwgen build's choice)")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--out", type=Path, default=Path("out/mlp"))
     args = ap.parse_args()
@@ -78,6 +81,8 @@ def main() -> None:
     board = load_board(args.board)
     config = AccelConfig(args.lanes, args.mode, weights="rom" if args.weights == "auto" else args.weights)
     config = fit_weights(network, board, config) if args.weights == "auto" else config
+    config = fit_multipliers(network, board, config) if args.multipliers == "auto" else \
+        dataclasses.replace(config, multipliers=args.multipliers)
     report = build(network, board, config, args.out / args.board, inputs=test.images[:100])
     doc = {"network": "784-128-10 QCFS MLP, T=4, Γ=1", "integer_snn_accuracy": accuracy,
            "build_seconds": round(time.monotonic() - started), **report.to_json()}
@@ -91,18 +96,20 @@ def write_results(doc: dict) -> None:
     old = json.loads(path.read_text()) if path.is_file() else {}
     rows = old.get("rows", [old] if old else [])
     def key(row: dict) -> tuple:                # rows from before --weights are "rom"
-        return row.get("board"), row.get("lanes"), row.get("mode"), row.get("weights") or "rom"
+        return (row.get("board"), row.get("lanes"), row.get("mode"), row.get("weights") or "rom",
+                row.get("multipliers", "fabric"))
 
     rows = [r for r in rows if key(r) != key(doc)] + [doc]
     path.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
     lines = ["# 784-128-10 MLP on a board", "",
-             "`.venv/bin/python benchmarks/mlp_latency.py --board BOARD --lanes P [--weights W]` (one row each)", "",
-             "| board | P | mode | weights | int SNN acc % | LUT | FF | BRAM | SPRAM | DSP | Fmax MHz | cycles "
+             "`.venv/bin/python benchmarks/mlp_latency.py --board BOARD --lanes P [--weights W] [--multipliers M]` "
+             "(one row each)", "",
+             "| board | P | mode | weights | multipliers | int SNN acc % | LUT | FF | BRAM | SPRAM | DSP | Fmax MHz | cycles "
              "| latency us | images/s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         res = r["resources"]
-        lines.append(f"| {r['board']} | {r['lanes']} | {r['mode']} | {r.get('weights', 'rom')} | "
+        lines.append(f"| {r['board']} | {r['lanes']} | {r['mode']} | {r.get('weights', 'rom')} | {r.get('multipliers', 'fabric')} | "
                      f"{100 * r['integer_snn_accuracy']:.2f} | {res['lut']['used']} | {res['ff']['used']} | "
                      f"{res['bram']['used']} | {res.get('spram', {}).get('used', '-')} | {res['dsp']['used']} | "
                      f"{r['fmax_mhz']} | {r['cycles']} | {r['latency_us']} | {r['images_per_s']} |")

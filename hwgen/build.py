@@ -87,6 +87,7 @@ class BuildReport:
     weights: str = "rom"
     membranes: str = "block"
     cache: bool = True
+    multipliers: str = "fabric"
     fmax_by_seed: dict = field(default_factory=dict)  # nextpnr --seed -> MHz, when more than one ran
 
     def to_json(self) -> dict:
@@ -222,7 +223,8 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
     platform = board.make_platform()
     report = BuildReport(board.name, platform.device, config.lanes, config.mode.value, fits=False,
                          target_mhz=board.target_mhz, buffers=config.buffers.value,
-                         weights=config.weights.value, membranes=config.membranes.value, cache=config.cache)
+                         weights=config.weights.value, membranes=config.membranes.value, cache=config.cache,
+                         multipliers=config.multipliers.value)
     report.cycles, report.cycles_basis = _cycles(network, config, inputs)
     work = out_dir / "build"
     if work.exists():
@@ -232,7 +234,7 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
         overrides = {"script_after_read": LANE_REGISTERS_SCRIPT, "script_after_synth": outreg_script(plan),
                      "synth_opts": SYNTH_OPTS}
     else:
-        overrides = {"synth_opts": SYNTH_OPTS}
+        overrides = {"synth_opts": f"{SYNTH_OPTS} -dsp"}    # x * w (multipliers="dsp") into SB_MAC16
     build_plan_ = platform.prepare(BoardTop(plan, board.baud), name="top",
                                    nextpnr_opts="--report report.json --timing-allow-fail", **overrides)
     build_plan_.extract(str(work))

@@ -25,15 +25,18 @@ BoardWeightsOpt = typer.Option("auto", "--weights", help="rom | loaded (SPRAM th
 
 BoardMembranesOpt = typer.Option("auto", "--membranes", help="block | spram (single-port, iCE40, dense); auto: "
                                                              "spram, cache off, when block RAM still overflows")
+BoardMultipliersOpt = typer.Option("auto", "--multipliers", help="fabric | dsp (lane products in SB_MAC16, "
+                                                                 "iCE40); auto: dsp when every lane gets one")
 
 
 def _board_config(network, board, lanes: int, mode: str, buffers: str, weights: str = "auto",
-                  membranes: str = "auto", cache: str = "auto"):
-    """The accelerator config for ``board``: ``auto`` asks :func:`hwgen.estimate.fit_weights`
-    (``--weights``), :func:`hwgen.estimate.fit_membranes` (``--membranes``, with ``--cache``
-    auto or off) and :func:`hwgen.estimate.fit_buffers` (``--buffers``), in that order."""
+                  membranes: str = "auto", cache: str = "auto", multipliers: str = "auto"):
+    """The accelerator config for ``board``: ``auto`` asks :func:`hwgen.fit.fit_weights`
+    (``--weights``), :func:`hwgen.fit.fit_membranes` (``--membranes``, with ``--cache``
+    auto or off), :func:`hwgen.fit.fit_buffers` (``--buffers``) and
+    :func:`hwgen.fit.fit_multipliers` (``--multipliers``), in that order."""
     from .errors import HwgenError
-    from .estimate import fit_buffers, fit_membranes, fit_weights
+    from .fit import fit_buffers, fit_membranes, fit_multipliers, fit_weights
 
     if buffers not in ("auto", "block", "distributed"):
         raise HwgenError(f"--buffers must be auto, block or distributed, got {buffers!r}")
@@ -41,15 +44,17 @@ def _board_config(network, board, lanes: int, mode: str, buffers: str, weights: 
         raise HwgenError(f"--weights must be auto, rom or loaded, got {weights!r}")
     if membranes not in ("auto", "block", "spram"):
         raise HwgenError(f"--membranes must be auto, block or spram, got {membranes!r}")
+    if multipliers not in ("auto", "fabric", "dsp"):
+        raise HwgenError(f"--multipliers must be auto, fabric or dsp, got {multipliers!r}")
     config = _config(lanes, mode, "rom" if weights == "auto" else weights,
-                     "block" if membranes == "auto" else membranes, cache)
+                     "block" if membranes == "auto" else membranes, cache,
+                     multipliers="fabric" if multipliers == "auto" else multipliers)
     if weights == "auto":
         config = fit_weights(network, board, config)
     if membranes == "auto" and cache != "on":
         config = fit_membranes(network, board, config)
-    if buffers == "auto":
-        return fit_buffers(network, board, config)
-    return dataclasses.replace(config, buffers=buffers)
+    config = fit_buffers(network, board, config) if buffers == "auto" else dataclasses.replace(config, buffers=buffers)
+    return fit_multipliers(network, board, config) if multipliers == "auto" else config
 
 
 @app.command("boards")
@@ -81,7 +86,8 @@ def build(net_dir: Path = NetDir, board: str = BoardOpt,
           lanes: int = Lanes, mode: str = ModeOpt,
           input: Optional[Path] = typer.Option(None, "--input", "-i", help="sample images .npy for the cycle count"),
           buffers: str = BuffersOpt, weights: str = BoardWeightsOpt, membranes: str = BoardMembranesOpt,
-          cache: str = CacheOpt, as_json: bool = typer.Option(False, "--json", help="print the report as JSON only"),
+          cache: str = CacheOpt, multipliers: str = BoardMultipliersOpt,
+          as_json: bool = typer.Option(False, "--json", help="print the report as JSON only"),
           seeds: int = typer.Option(1, "--seeds", min=1, max=64,
                                     help="place and route with nextpnr seeds 1..N, keep the best Fmax"),
           quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress display")):
@@ -95,7 +101,7 @@ def build(net_dir: Path = NetDir, board: str = BoardOpt,
     from .netfile import load
 
     network, spec = load(net_dir), load_board(board)
-    config = _board_config(network, spec, lanes, mode, buffers, weights, membranes, cache)
+    config = _board_config(network, spec, lanes, mode, buffers, weights, membranes, cache, multipliers)
     x = load_inputs(input) if input is not None else None
     console = Console(stderr=True, quiet=quiet or as_json)
     started = time.monotonic()
@@ -116,7 +122,8 @@ def _print_report(report, as_json: bool) -> None:
         return
     console = Console()
     console.print(resource_table(f"{report.board} ({report.device}), P={report.lanes} {report.mode}, "
-                                 f"buffers in {report.buffers} RAM, weights in {report.weights}",
+                                 f"buffers in {report.buffers} RAM, weights in {report.weights}, "
+                                 f"multipliers in {report.multipliers}",
                                  report.resources))
     if report.fmax_mhz is not None:
         met = "met" if report.timing_met else "NOT met"
@@ -139,21 +146,22 @@ def estimate(net_dir: Path = NetDir, board: str = BoardOpt, lanes: int = Lanes, 
              input: Optional[Path] = typer.Option(None, "--input", "-i",
                                                   help="sample images .npy for spike activity and cycles"),
              buffers: str = BuffersOpt, weights: str = BoardWeightsOpt, membranes: str = BoardMembranesOpt,
-             cache: str = CacheOpt, as_json: bool = typer.Option(False, "--json", help="print the estimate as JSON only")):
+             cache: str = CacheOpt, multipliers: str = BoardMultipliersOpt,
+             as_json: bool = typer.Option(False, "--json", help="print the estimate as JSON only")):
     """Instant estimate, no synthesis: resources, cycles, latency, images/s, energy (SNN vs ANN)."""
     from .boards import load_board
     from .estimate import LOGIC_MARGIN, estimate as run_estimate
     from .netfile import load
 
     x, network, spec = load_inputs(input) if input is not None else None, load(net_dir), load_board(board)
-    est = run_estimate(network, spec, _board_config(network, spec, lanes, mode, buffers, weights, membranes, cache),
-                       x)
+    config = _board_config(network, spec, lanes, mode, buffers, weights, membranes, cache, multipliers)
+    est = run_estimate(network, spec, config, x)
     if as_json:
         typer.echo(json.dumps(est.to_json(), indent=1))
         return
     console = Console()
     console.print(resource_table(f"estimate: {est.board}, P={est.lanes} {est.mode}, buffers in {est.buffers} RAM, "
-                                 f"weights in {est.weights}",
+                                 f"weights in {est.weights}, multipliers in {est.multipliers}",
                                  est.resources))
     console.print(f"Fmax ~{est.fmax_mhz:.0f} MHz; {est.cycles} cycles/image ({est.cycles_basis}) -> "
                   f"{est.latency_us:.1f} us, {est.images_per_s:.0f} images/s")

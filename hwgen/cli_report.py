@@ -51,10 +51,11 @@ def report(net_dir: Path = NetDir,
     spec = load_board(board)
     buffers = built.get("buffers", buffers) if built and buffers == "auto" else buffers
     weights = built.get("weights", weights) if built and weights == "auto" else weights
+    multipliers = built.get("multipliers", "fabric") if built else "auto"
     if built and membranes == "auto":
         membranes = built.get("membranes", "auto")
         cache = "on" if built.get("cache", True) else "off"
-    config = _board_config(network, spec, lanes, mode, buffers, weights, membranes, cache)
+    config = _board_config(network, spec, lanes, mode, buffers, weights, membranes, cache, multipliers)
     sections = collect(network, net_dir, x, y, spec, config,
                        built, _json(verify_report))
     written = write_report(sections, f"hwgen report: {net_dir}", output or here)

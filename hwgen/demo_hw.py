@@ -53,7 +53,8 @@ def run_hardware(out: Path, options: HardwareDemo, console: Console) -> dict:
     """Run the hardware steps on ``out/network`` (see the module docstring); return a summary."""
     from .boards import load_board
     from .build import build
-    from .estimate import estimate, fit_board
+    from .estimate import estimate
+    from .fit import fit_board
     from .generate import generate
     from .netfile import load
     from .report import collect, write_report

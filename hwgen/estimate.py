@@ -31,7 +31,7 @@ import numpy as np
 from .boards import Board, Family
 from .energy import Energy, energy
 from .errors import HwgenError
-from .hwconfig import AccelConfig, BufferRam, MembraneRam, Mode, WeightStore
+from .hwconfig import AccelConfig, BufferRam, MembraneRam, Multipliers, WeightStore
 from .hwplan import Plan, build_plan
 from .memplace import placement
 from .network import Network
@@ -174,12 +174,12 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     cross-validated).
 
     * LUT: ECP5 :math:`[1, P b_a, C_{buf}, Q, A, P A]`, iCE40
-      :math:`[1, P, P b_v, A]`. The ECP5 set was chosen among sets of up to five of
+      :math:`[1, P, P b_v, A, P_f b_x b_w]`. The ECP5 set was chosen among sets of up to five of
       twenty candidates on its 13 builds (11.2 % worst; the former
       :math:`[1, P, P b_a, C_{lutram}, R_{logic}, M]` 24.6 % on the rebuilt sweep): the
       accumulator width per lane, the LUT-RAM cells of the spike buffers, the memory
       pieces' registers and the address counters and their fan-out to the lanes;
-    * FF: ECP5 :math:`[1, P, P b_v, P A]`, iCE40 :math:`[1, P b_v + Q, A]`
+    * FF: ECP5 :math:`[1, P, P b_v, P A]`, iCE40 :math:`[1, P b_v + Q, A, P_f b_x b_w]`
       (8 % and 12.5 % worst);
     * 1/Fmax: ECP5 :math:`[1, C_{lutram}, A, P A]` (6.0 % worst, all coefficients
       positive: more LUT-RAM cells to route, wider counters and addresses fanned out to
@@ -192,7 +192,9 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
     memory pieces in flip-flops (all lanes, :func:`_piece_registers`, a loaded
     weight bank's, :func:`_bank_registers`, and single-port membranes',
     :func:`_single_port_registers`); :math:`A`: :func:`address_bits`;
-    :math:`b_v`, :math:`b_a`: the membrane and accumulator widths.
+    :math:`b_v`, :math:`b_a`: the membrane and accumulator widths; :math:`P_f`: the
+    lanes that multiply in logic (``multipliers="fabric"``, :func:`dsp_count`), with
+    :math:`b_x b_w` the bits of their operands (the ECP5 builds all multiply in logic).
     """
     p = plan.lanes
     lanes = lane_pieces(plan)
@@ -206,8 +208,9 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
         ff = [1.0, p, p * plan.mem_bits, p * address]
         inv_fmax = [1.0, lutram_cells(plan, family), address, p * address]
     else:
-        lut = [1.0, p, p * plan.mem_bits, address]
-        ff, inv_fmax = [1.0, p * plan.mem_bits + piece_regs, address], [1.0]
+        fabric_products = (0 if dsp_count(plan, family) else p) * plan.value_bits * plan.weight_bits
+        lut = [1.0, p, p * plan.mem_bits, address, fabric_products]
+        ff, inv_fmax = [1.0, p * plan.mem_bits + piece_regs, address, fabric_products], [1.0]
     return {"lut": lut, "ff": ff, "inv_fmax": inv_fmax}
 
 
@@ -232,6 +235,7 @@ class Estimate:
     weights: str = "rom"
     membranes: str = "block"
     cache: bool = True
+    multipliers: str = "fabric"
     tight: list = field(default_factory=list)   # LUT/FF estimated within LOGIC_MARGIN of the device
 
     def to_json(self) -> dict:
@@ -259,9 +263,17 @@ def predict_logic(plan: Plan, family: Family, coeffs: dict | None = None) -> tup
 
 
 def dsp_count(plan: Plan, family: Family) -> int:
-    """Hardware multipliers: none (the lanes multiply by shift-add, :mod:`hwgen.rtl.multiply`;
-    every address is a running sum)."""
-    return 0
+    """DSP blocks: one a lane with ``multipliers="dsp"`` (a 16 x 16 ``SB_MAC16``; a product
+    of fewer than 11 bits stays in logic, a wider operand takes a block per 16-bit slice,
+    :mod:`hwgen.rtl.multiply`), none with the fabric's shift-add (every address is a
+    running sum)."""
+    if plan.config.multipliers is not Multipliers.DSP or plan.value_bits + plan.weight_bits < DSP_MIN_PRODUCT_BITS:
+        return 0
+    return plan.lanes * math.ceil(plan.value_bits / 16) * math.ceil(plan.weight_bits / 16)
+
+
+#: Yosys's ``synth_ice40 -dsp`` leaves products narrower than this in logic (``DSP_Y_MINWIDTH``).
+DSP_MIN_PRODUCT_BITS = 11
 
 
 def _resources(plan: Plan, board: Board) -> tuple[dict, float]:
@@ -287,7 +299,7 @@ def estimate(network: Network, board: Board, config: AccelConfig, inputs: np.nda
     est = Estimate(board.name, config.lanes, config.mode.value, res, brams,
                    fits=all(r["used"] <= r["available"] for r in res.values()), fmax_mhz=fmax,
                    buffers=config.buffers.value, weights=config.weights.value,
-                   membranes=config.membranes.value, cache=config.cache)
+                   membranes=config.membranes.value, cache=config.cache, multipliers=config.multipliers.value)
     est.tight = _tight(res) if est.fits else []
     est.cycles, est.cycles_basis = _cycles(network, config, inputs)
     est.latency_us = round(est.cycles / fmax, 2)
@@ -313,81 +325,10 @@ def check_config(board: Board, config: AccelConfig) -> None:
     if config.membranes is MembraneRam.SPRAM and board.family is not Family.ICE40:
         raise HwgenError(f"membranes='spram' keeps the membranes in SPRAM, which {board.name} "
                          f"({board.family.value}) does not have; use block")
+    if config.multipliers is Multipliers.DSP and board.family is not Family.ICE40:
+        raise HwgenError(f"multipliers='dsp' is calibrated for iCE40 SB_MAC16 blocks only; {board.name} "
+                         f"({board.family.value}) builds multiply in the fabric (Yosys leaves the MULT18X18D's "
+                         f"registers unused): use fabric")
     if config.buffers is BufferRam.DISTRIBUTED and board.family is not Family.ECP5:
         raise HwgenError(f"buffers='distributed' needs LUT RAM, which {board.name} ({board.family.value}) "
                          f"does not have; use block")
-
-
-def fit_buffers(network: Network, board: Board, config: AccelConfig) -> AccelConfig:
-    """``config`` with the spike buffers moved to LUT RAM when block RAM would overflow (ECP5 only)."""
-    import dataclasses
-
-    if board.family is not Family.ECP5 or config.buffers is BufferRam.DISTRIBUTED:
-        return config
-    if sum(bram_blocks(build_plan(network, config), board.family).values()) <= board.capacity.bram:
-        return config
-    return dataclasses.replace(config, buffers=BufferRam.DISTRIBUTED)
-
-
-def fit_weights(network: Network, board: Board, config: AccelConfig) -> AccelConfig:
-    """``config`` with the weights moved from ROM to the loaded SPRAM bank when the ROMs
-    would overflow the block RAM and the bank fits the SPRAM (iCE40 only; else unchanged)."""
-    import dataclasses
-
-    if board.family is not Family.ICE40 or config.weights is WeightStore.LOADED:
-        return config
-    if sum(bram_blocks(build_plan(network, config), board.family).values()) <= board.capacity.bram:
-        return config
-    loaded = dataclasses.replace(config, weights=WeightStore.LOADED)
-    plan = build_plan(network, loaded)
-    if spram_blocks(plan, board.family) > board.capacity.spram:
-        return config
-    return loaded
-
-
-def fit_membranes(network: Network, board: Board, config: AccelConfig) -> AccelConfig:
-    """``config`` with the membranes moved to single-port SPRAM and the first-layer cache
-    dropped when block RAM would overflow and the SPRAM has room (iCE40, dense mode; else
-    unchanged). Call it after :func:`fit_weights`: weights go to SPRAM first."""
-    import dataclasses
-
-    if board.family is not Family.ICE40 or config.membranes is MembraneRam.SPRAM or config.mode is not Mode.DENSE:
-        return config
-    plan = build_plan(network, config)
-    before = sum(bram_blocks(plan, board.family).values())
-    if before <= board.capacity.bram or plan.mem_bits < SPRAM_BITS:     # narrower: all of it would stay in EBR
-        return config
-    moved = dataclasses.replace(config, membranes=MembraneRam.SPRAM, cache=False)
-    try:
-        plan = build_plan(network, moved)
-    except HwgenError:                      # a group of one token: the membranes stay where they are
-        return config
-    fits = spram_blocks(plan, board.family) <= board.capacity.spram
-    return moved if fits and sum(bram_blocks(plan, board.family).values()) < before else config
-
-
-def fit_board(network: Network, board: Board, config: AccelConfig) -> AccelConfig:
-    r"""The design ``hwgen demo`` builds: the most lanes :math:`P \le` ``config.lanes`` (halving),
-    in ``config.mode`` and then in dense mode, whose estimate fits ``board`` with its LUT and FF
-    at most :math:`1 -` :data:`LOGIC_MARGIN` of the device's, with the memories
-    placed by :func:`fit_weights`, :func:`fit_membranes` and :func:`fit_buffers`; else the
-    first that fits at all (its estimate flags it ``tight``); if none fits, ``config`` with
-    its memories placed so."""
-    import dataclasses
-
-    def placed(lanes: int, mode: Mode) -> AccelConfig:
-        c = dataclasses.replace(config, lanes=lanes, mode=mode)
-        return fit_buffers(network, board, fit_membranes(network, board, fit_weights(network, board, c)))
-
-    tight_fit = None
-    for mode in dict.fromkeys((config.mode, Mode.DENSE)):
-        lanes = config.lanes
-        while lanes >= 1:
-            candidate = placed(lanes, mode)
-            res, _ = _resources(build_plan(network, candidate), board)
-            if all(r["used"] <= r["available"] for r in res.values()):
-                if not _tight(res):
-                    return candidate
-                tight_fit = tight_fit or candidate
-            lanes //= 2
-    return tight_fit or placed(config.lanes, config.mode)

@@ -68,6 +68,20 @@ class MembraneRam(str, enum.Enum):
     SPRAM = "spram"
 
 
+class Multipliers(str, enum.Enum):
+    """How the lanes form the synapse product :math:`x w` (:mod:`hwgen.rtl.multiply`).
+
+    ``FABRIC``: a shift-add tree in LUTs and carry chains. ``DSP``: ``x * w``
+    with the product's three pipeline registers free of resets, which Yosys
+    (``synth_ice40 -dsp``) packs with the multiply into one iCE40 ``SB_MAC16``
+    per lane (its multiplier and output registers); vendor tools infer their
+    own DSP blocks from the same Verilog.
+    """
+
+    FABRIC = "fabric"
+    DSP = "dsp"
+
+
 @dataclass(frozen=True)
 class AccelConfig:
     """Parameters of one generated accelerator.
@@ -92,6 +106,9 @@ class AccelConfig:
         Keep the first layer's current from ``t = 0`` in a per-lane cache and
         read it back at ``t >= 1`` (one token a group) instead of recomputing
         the layer at every step.
+    multipliers : Multipliers
+        Lane products in the fabric or in DSP blocks (a string is accepted
+        and converted).
     """
 
     lanes: int = 1
@@ -100,13 +117,14 @@ class AccelConfig:
     weights: WeightStore = WeightStore.ROM
     membranes: MembraneRam = MembraneRam.BLOCK
     cache: bool = True
+    multipliers: Multipliers = Multipliers.FABRIC
 
     def __post_init__(self):
         if not isinstance(self.lanes, int) or isinstance(self.lanes, bool) \
                 or not 1 <= self.lanes <= MAX_LANES:
             raise HwgenError(f"lanes must be an integer in [1, {MAX_LANES}], got {self.lanes!r}")
         for name, kind in (("mode", Mode), ("buffers", BufferRam), ("weights", WeightStore),
-                           ("membranes", MembraneRam)):
+                           ("membranes", MembraneRam), ("multipliers", Multipliers)):
             self._coerce(name, kind)
         if not isinstance(self.cache, bool):
             raise HwgenError(f"cache must be true or false, got {self.cache!r}")
@@ -145,4 +163,6 @@ class AccelConfig:
             doc["membranes"] = self.membranes.value
         if not self.cache:
             doc["cache"] = False
+        if self.multipliers is not Multipliers.FABRIC:
+            doc["multipliers"] = self.multipliers.value
         return doc

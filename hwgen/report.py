@@ -171,7 +171,8 @@ def verification_section(doc: dict) -> Section:
     cycles = doc.get("cycles") or []
     table = [["images", "logit mismatches", "cycle mismatches", "cycles min..max"],
              [str(doc.get("images")), str(mism), str(cyc), f"{min(cycles)}..{max(cycles)}" if cycles else "-"]]
-    design_args = "".join(f" --{key} {doc[key]}" for key in ("lanes", "mode", "buffers", "weights", "membranes") if key in doc)
+    design_args = "".join(f" --{key} {doc[key]}" for key in ("lanes", "mode", "buffers", "weights", "membranes", "multipliers")
+                          if key in doc)
     design_args += " --cache off" if doc.get("cache") is False else ""
     design = f", P={doc['lanes']} {doc['mode']}" if "lanes" in doc and "mode" in doc else ""
     return Section(f"Verification: generated Verilog vs golden model{design}",

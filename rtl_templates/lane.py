@@ -70,6 +70,9 @@ class NeuronLane(wiring.Component):
     piece_words : int, optional
         Words per memory piece (default :func:`.blockmem.block_words` of each
         memory's width; tests pass a few words to exercise the pieces).
+    dsp : bool
+        The product ``x * w`` for a DSP block (:func:`.multiply.multiply`;
+        ``multipliers="dsp"``) instead of the shift-add tree.
 
     Members
     -------
@@ -93,7 +96,7 @@ class NeuronLane(wiring.Component):
 
     def __init__(self, *, value_bits, weight_bits, acc_bits, mem_bits, max_burst,
                  weights, biases, mem_depth, cache_depth=0, cache_bits=2, piece_words=None, fire_bits=None,
-                 single_port=False):
+                 single_port=False, dsp=False):
         for name, bits in (("value_bits", value_bits), ("weight_bits", weight_bits),
                            ("acc_bits", acc_bits), ("mem_bits", mem_bits)):
             if bits < 2:
@@ -105,6 +108,7 @@ class NeuronLane(wiring.Component):
         self.biases = [int(b) for b in biases] or [0]
         self.mem_depth, self.cache_depth = max(1, mem_depth), cache_depth
         self.piece_words, self.fire_bits, self.single_port = piece_words, fire_bits, single_port
+        self.dsp = dsp
         self.v_bits = max(mem_bits, acc_bits, cache_bits) + 2
         weight_port = {"weight": In(signed(weight_bits))} if self.external_weight \
             else {"waddr": In(range(len(self.weights)))}
@@ -180,7 +184,7 @@ class NeuronLane(wiring.Component):
         weight = Signal(signed(self.weight_bits), name="s3_weight")
         m.d.sync += weight.eq(Mux(self.unit_weight, 1, weight_in))
         # a+3 .. a+5: product (three stages); bias read at a+4, into a register at a+5.
-        prod = multiply(m, s3["value"], weight, "s4")
+        prod = multiply(m, s3["value"], weight, "s4", dsp=self.dsp)
         s4 = delay(s3, "s4", ("valid", "first", "last", "naddr", "baddr", "pool_first", "pool_last"))
         m.d.comb += b_rd.addr.eq(s4["baddr"])
         s5 = delay(s4, "s5", ("valid", "first", "last", "naddr", "pool_first", "pool_last"))

@@ -25,7 +25,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from hwgen.hwconfig import BufferRam, Mode, WeightStore
+from hwgen.hwconfig import BufferRam, Mode, Multipliers, WeightStore
 from hwgen.hwplan import Kind, Plan
 
 from .blockmem import OUTREG_PREFIX, bank_block_registers
@@ -109,7 +109,8 @@ class Accelerator(wiring.Component):
                               weights=None if self.loaded else plan.weights[lane_index].tolist(),
                               biases=plan.biases[lane_index].tolist(),
                               mem_depth=plan.mem_depth, cache_depth=plan.cache_depth, cache_bits=plan.cache_bits,
-                              fire_bits=plan.fire_bits, single_port=plan.single_port)
+                              fire_bits=plan.fire_bits, single_port=plan.single_port,
+                              dsp=plan.config.multipliers is Multipliers.DSP)
             m.submodules[f"lane{lane_index}"] = lane
             lanes.append(lane)
         # Buffers 0 (image), 1, 2 (ping-pong) share one memory per bank, at plan.buffer_base

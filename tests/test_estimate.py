@@ -7,7 +7,8 @@ import pytest
 from hwgen.boards import Family, load_board
 from hwgen.energy import PAPER_AC_PJ, PAPER_MAC_PJ, energy, layer_macs, synaptic_ops
 from hwgen.errors import HwgenError
-from hwgen.estimate import bram_blocks, estimate, fit_buffers
+from hwgen.estimate import bram_blocks, estimate
+from hwgen.fit import fit_buffers
 from hwgen.hwconfig import AccelConfig
 from hwgen.hwplan import build_plan
 from hwgen.network import InputSpec, Layer, Network, Neuron, Op
@@ -55,7 +56,8 @@ def test_fit_buffers_moves_buffers_to_lut_ram_only_when_block_ram_overflows():
 def test_fit_weights_moves_weights_to_spram_only_when_block_ram_overflows():
     import dataclasses
 
-    from hwgen.estimate import check_config, fit_weights, spram_blocks
+    from hwgen.estimate import check_config, spram_blocks
+    from hwgen.fit import fit_weights
 
     net, config = demo_like(0, size=8, channels=(2, 4), hidden=8), AccelConfig(4)
     roomy, tight = _at_the_edge(net, config, "icebreaker")
@@ -81,7 +83,8 @@ def test_fit_membranes_puts_the_demo_cnn_on_the_icebreaker():
     membranes would need 4 more SPRAMs, so nothing moves; ECP5 boards have no SPRAM."""
     import dataclasses
 
-    from hwgen.estimate import check_config, fit_membranes, fit_weights, spram_blocks
+    from hwgen.estimate import check_config, spram_blocks
+    from hwgen.fit import fit_membranes, fit_weights
 
     from hwgen.sim.bench.nets import with_widths
 
@@ -95,9 +98,9 @@ def test_fit_membranes_puts_the_demo_cnn_on_the_icebreaker():
     assert estimate(net, ice40, moved).fits and not estimate(net, ice40, loaded).fits
     four = fit_weights(net, ice40, AccelConfig(4))
     assert fit_membranes(net, ice40, four) == four
-    from hwgen.estimate import fit_board                      # what hwgen demo builds: the most lanes that fit
+    from hwgen.fit import fit_board                      # what hwgen demo builds: the most lanes that fit
 
-    assert fit_board(net, ice40, AccelConfig(16, "event")) == moved
+    assert fit_board(net, ice40, AccelConfig(16, "event")) == dataclasses.replace(moved, multipliers="dsp")
     narrow = with_widths(demo_like(2), 14)             # 14 bits: no SPRAM column, nothing to gain
     assert fit_membranes(narrow, ice40, fit_weights(narrow, ice40, AccelConfig(2))).membranes.value == "block"
     assert fit_board(net, load_board("ulx3s-85f"), AccelConfig(4, "event")) == AccelConfig(4, "event")
@@ -106,6 +109,29 @@ def test_fit_membranes_puts_the_demo_cnn_on_the_icebreaker():
     assert fit_membranes(net, ecp5, AccelConfig(2)) == AccelConfig(2)
     with pytest.raises(HwgenError, match="ulx3s-25f .ecp5. does not have; use block"):
         check_config(ecp5, dataclasses.replace(AccelConfig(2), membranes="spram", cache=False))
+
+
+def test_dsp_multipliers_take_one_sb_mac16_a_lane_on_ice40_only(monkeypatch):
+    from hwgen import estimate as estimate_module
+    from hwgen.estimate import check_config, dsp_count
+    from hwgen.fit import fit_multipliers
+
+    net = demo_like(0, size=8, channels=(2, 4), hidden=8)     # 9-bit values x 8-bit weights
+    ice40, ecp5 = load_board("icebreaker"), load_board("ulx3s-25f")
+    assert dsp_count(build_plan(net, AccelConfig(4, multipliers="dsp")), Family.ICE40) == 4
+    assert dsp_count(build_plan(net, AccelConfig(4)), Family.ICE40) == 0
+    assert fit_multipliers(net, ice40, AccelConfig(8)) == AccelConfig(8, multipliers="dsp")
+    assert fit_multipliers(net, ice40, AccelConfig(16)) == AccelConfig(16)          # the UP5K has 8
+    assert fit_multipliers(net, ecp5, AccelConfig(4)) == AccelConfig(4)
+    with pytest.raises(HwgenError, match="ulx3s-25f .ecp5. builds multiply in the fabric"):
+        check_config(ecp5, AccelConfig(2, multipliers="dsp"))
+    fabric, dsp = (estimate(net, ice40, AccelConfig(2, multipliers=m), images(0, 1, 8)) for m in ("fabric", "dsp"))
+    assert dsp.resources["dsp"]["used"] == 2 and fabric.resources["dsp"]["used"] == 0
+    assert dsp.resources["lut"]["used"] < fabric.resources["lut"]["used"] - 200      # the trees' logic cells
+    assert dsp.cycles == fabric.cycles and dsp.to_json()["multipliers"] == "dsp"
+    monkeypatch.setattr(estimate_module, "DSP_MIN_PRODUCT_BITS", 18)    # 17-bit products stay in logic
+    assert dsp_count(build_plan(net, AccelConfig(4, multipliers="dsp")), Family.ICE40) == 0
+    assert fit_multipliers(net, ice40, AccelConfig(4)) == AccelConfig(4)
 
 
 def test_estimate_reports_everything_for_a_board():
@@ -126,7 +152,7 @@ def test_estimate_flags_logic_close_to_the_device():
     board = load_board("icebreaker")
     assert estimate(net, board, AccelConfig(4), images(0, 1, 8)).tight == ["lut"]
     assert estimate(net, board, AccelConfig(1), images(0, 1, 8)).tight == []
-    from hwgen.estimate import fit_board                      # so the demo would not build P = 4 there
+    from hwgen.fit import fit_board                      # so the demo would not build P = 4 there
     assert fit_board(net, board, AccelConfig(4)).lanes == 2
     import dataclasses                                        # only tight fits left: the first of them
     lut_p1 = estimate(net, board, AccelConfig(1), images(0, 1, 8)).resources["lut"]["used"]

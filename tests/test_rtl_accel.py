@@ -51,6 +51,13 @@ def test_single_port_membranes(lanes, weights):
     check(network, AccelConfig(lanes, weights=weights, membranes="spram", cache=False), images(1, 2, 8))
 
 
+@pytest.mark.parametrize("lanes,mode,weights", [(2, "dense", "loaded"), (3, "event", "rom")])
+def test_dsp_multipliers(lanes, mode, weights):
+    """Lane products as ``x * w`` for DSP blocks (``multipliers="dsp"``): same logits and cycles."""
+    network = demo_like(1, size=8, channels=(3, 4), hidden=5, classes=3, timesteps=2, burst=2)
+    check(network, AccelConfig(lanes, mode, weights=weights, multipliers="dsp"), images(1, 2, 8))
+
+
 @pytest.mark.parametrize("lanes,mode", [(2, "dense"), (3, "event")])
 def test_lut_ram_spike_buffers(lanes, mode, monkeypatch):
     """Spike buffers in LUT RAM (read address registered, then an asynchronous read of

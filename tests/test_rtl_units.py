@@ -72,22 +72,23 @@ def test_fire_unit_passes_wide_values_when_not_firing():
     assert got == [(0, v) for v in values]
 
 
-def _lane(weights, biases, *, mem_bits=10, max_burst=3, fused=False, depth=8, piece_words=None):
+def _lane(weights, biases, *, mem_bits=10, max_burst=3, fused=False, depth=8, piece_words=None, dsp=False):
     return NeuronLane(value_bits=6, weight_bits=8, acc_bits=14, mem_bits=mem_bits, max_burst=max_burst,
-                      weights=weights, biases=biases, mem_depth=depth, piece_words=piece_words)
+                      weights=weights, biases=biases, mem_depth=depth, piece_words=piece_words, dsp=dsp)
 
 
-@pytest.mark.parametrize("piece_words", [None, 4])
-def test_lane_membrane_burst_negative_and_saturation(piece_words):
+@pytest.mark.parametrize("piece_words,dsp", [(None, False), (4, False), (None, True)])
+def test_lane_membrane_burst_negative_and_saturation(piece_words, dsp):
     """Groups of varying fan-in (1 token up to 5) back to back over 3 timesteps; with
-    ``piece_words=4`` the weight ROM is 4 pieces and the membrane RAM 2."""
+    ``piece_words=4`` the weight ROM is 4 pieces and the membrane RAM 2; ``dsp``: the
+    product ``x * w`` for a DSP block, same latency."""
     rng = np.random.default_rng(1)
     groups = 6
     fan = [1, 5, 2, 1, 3, 4]
     weights = rng.integers(-128, 128, sum(fan)).tolist()
     biases = rng.integers(-300, 300, groups).tolist()
     theta, burst, v_init, v_bits = 37, 3, 18, 10
-    lane = _lane(weights, biases, mem_bits=v_bits, piece_words=piece_words)
+    lane = _lane(weights, biases, mem_bits=v_bits, piece_words=piece_words, dsp=dsp)
     steps = 3
     xs = [rng.integers(-31, 32, sum(fan)) for _ in range(steps)]
     # Reference with the fixed-point rules.

@@ -40,7 +40,7 @@ def test_generate_is_byte_identical(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["--lanes", "0"], ["--mode", "sparse"], ["--weights", "flash"],
-                                  ["--membranes", "flash"], ["--cache", "maybe"],
+                                  ["--membranes", "flash"], ["--cache", "maybe"], ["--multipliers", "luts"],
                                   ["--membranes", "spram", "--mode", "event"],
                                   ["--membranes", "spram", "--cache", "on"]])
 def test_generate_bad_input_is_one_line_exit_2(tmp_path, args):
