@@ -123,7 +123,7 @@ def _print_report(report, as_json: bool) -> None:
     console = Console()
     console.print(resource_table(f"{report.board} ({report.device}), P={report.lanes} {report.mode}, "
                                  f"buffers in {report.buffers} RAM, weights in {report.weights}, "
-                                 f"multipliers in {report.multipliers}",
+                                 f"multipliers: {report.multipliers}",
                                  report.resources))
     if report.fmax_mhz is not None:
         met = "met" if report.timing_met else "NOT met"
@@ -161,7 +161,7 @@ def estimate(net_dir: Path = NetDir, board: str = BoardOpt, lanes: int = Lanes, 
         return
     console = Console()
     console.print(resource_table(f"estimate: {est.board}, P={est.lanes} {est.mode}, buffers in {est.buffers} RAM, "
-                                 f"weights in {est.weights}, multipliers in {est.multipliers}",
+                                 f"weights in {est.weights}, multipliers: {est.multipliers}",
                                  est.resources))
     console.print(f"Fmax ~{est.fmax_mhz:.0f} MHz; {est.cycles} cycles/image ({est.cycles_basis}) -> "
                   f"{est.latency_us:.1f} us, {est.images_per_s:.0f} images/s")

@@ -6,7 +6,7 @@ images, :func:`run_hardware` writes into the same folder:
 ``rtl/``          the generated Verilog and its parameters (``hwgen generate``);
 ``verify.json``   the cocotb run on the first ``verify_images`` test images;
 ``estimate.json`` resources, latency and energy on the board (``hwgen estimate``) for
-                  the design :func:`hwgen.estimate.fit_board` picks there;
+                  the design :func:`hwgen.fit.fit_board` picks there;
 ``rtl-board/``, ``verify_board.json``  that design's Verilog and its cocotb run on
                   ``board_verify_images`` images, when it is not the verified one;
 ``build/``        bitstream and ``build_report.json`` (``hwgen build``), when the
