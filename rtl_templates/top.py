@@ -243,7 +243,7 @@ class Accelerator(wiring.Component):
         m.d.comb += walker.take.eq(load)
         rem = Signal(_bits(max(max(q.channels for q in passes), plan.list_depth) + 1))
         s_last, s_final = Signal(), Signal()
-        pair_one, pair_rem, ev_null = Signal(), Signal.like(rem), Signal()
+        pair_one, pair_rem, pair_rem1, ev_null = Signal(), Signal.like(rem), Signal(), Signal()
         if event:
             off_start, off_len = o_rd.data[:rbits], o_rd.data[rbits:]
             m.d.comb += o_rd.addr.eq(walker.next_rpos)
@@ -252,12 +252,13 @@ class Accelerator(wiring.Component):
         if event:
             with m.Elif(pc["is_event"]):
                 m.d.comb += [ev_null.eq(off_len == 0), pair_one.eq(off_len <= 1),
-                             pair_rem.eq(Mux(off_len == 0, 0, off_len - 1))]
+                             pair_rem.eq(Mux(off_len == 0, 0, off_len - 1)), pair_rem1.eq(off_len == 2)]
         with m.Else():
-            m.d.comb += [pair_one.eq(pc["c1"]), pair_rem.eq(pc["cm1"])]
-        z_next, pair_last = Signal(), Signal()
+            m.d.comb += [pair_one.eq(pc["c1"]), pair_rem.eq(pc["cm1"]), pair_rem1.eq(pc["cm1"] == 1)]
+        # rem1 = (rem == 1), a register beside rem, so the issue recurrence has no comparator.
+        z_next, pair_last, rem1 = Signal(), Signal(), Signal(name="rem1")
         pair_final = Mux(load, walker.final, s_final)
-        m.d.comb += [z_next.eq(Mux(load, pair_one, rem == 1)), pair_last.eq(Mux(load, walker.last_tap, s_last)),
+        m.d.comb += [z_next.eq(Mux(load, pair_one, rem1)), pair_last.eq(Mux(load, walker.last_tap, s_last)),
                      pass_end.eq(issuing & pair_final & z_next & ~pc["is_scan"])]
         if event:
             m.d.comb += scan_end.eq(issuing & pc["is_scan"] & scan.end)
@@ -265,7 +266,7 @@ class Accelerator(wiring.Component):
         # walker's and the address sums' enables start from a flip-flop: the iCE40's z-loop).
         m.d.sync += load.eq(in_fill1 | (issuing & ~pass_end & ~scan_end & z_next))
         with m.If(issuing):
-            m.d.sync += rem.eq(Mux(load, pair_rem, rem - 1))
+            m.d.sync += [rem.eq(Mux(load, pair_rem, rem - 1)), rem1.eq(Mux(load, pair_rem1, rem == 2))]
             with m.If(load):
                 m.d.sync += [s_last.eq(walker.last_tap), s_final.eq(walker.final)]
         # Dense token addresses: running sums over the pair's channels (bank cb, word cd HW + pos).
