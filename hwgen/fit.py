@@ -75,7 +75,7 @@ def fit_multipliers(network: Network, board: Board, config: AccelConfig) -> Acce
 def fit_board(network: Network, board: Board, config: AccelConfig) -> AccelConfig:
     r"""The design ``hwgen demo`` builds: the most lanes :math:`P \le` ``config.lanes`` (halving),
     in ``config.mode`` and then in dense mode, whose estimate fits ``board`` with its LUT and FF
-    at most :math:`1 -` :data:`LOGIC_MARGIN` of the device's, with the memories
+    at most :math:`1 -` :data:`hwgen.estimate.LOGIC_MARGIN` of the device's, with the memories
     placed by :func:`fit_weights`, :func:`fit_membranes` and :func:`fit_buffers` and the
     products by :func:`fit_multipliers`; else the
     first that fits at all (its estimate flags it ``tight``); if none fits, ``config`` with
