@@ -175,7 +175,8 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
 
     * LUT: ECP5 :math:`[1, P b_a, C_{buf}, Q, A, P A]`, iCE40
       :math:`[1, P, P b_v, A, P_f b_x b_w]`. The ECP5 set was chosen among sets of up to five of
-      twenty candidates on its 13 builds (11.2 % worst; the former
+      twenty candidates on its 13 builds (11.2 % worst then, 14.9 % on the sweep built
+      at 4a49d77, ``benchmarks/results/estimator.md``; the former
       :math:`[1, P, P b_a, C_{lutram}, R_{logic}, M]` 24.6 % on the rebuilt sweep): the
       accumulator width per lane, the LUT-RAM cells of the spike buffers, the memory
       pieces' registers and the address counters and their fan-out to the lanes;

@@ -19,7 +19,7 @@ Bytes before an ``'I'`` (or ``'W'``) are ignored, so a host can resynchronise by
 one image's worth of zeros and an ``'I'``.
 """
 
-from amaranth import Cat, Elaboratable, Module, Signal, signed
+from amaranth import C, Cat, Elaboratable, Module, Mux, Signal, signed
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -75,11 +75,18 @@ class UartAccelerator(wiring.Component):
     def _receive(self, m, urx, accel):
         """Header byte, then pixel words into the accelerator, then ``start``.
 
-        The FSM acts on the byte a cycle after the UART delivers it, its header
-        decoded into registers, and on counters' "last" flags registered from
-        the counters (they change only on a byte, ``10 * divisor`` cycles
-        apart), so its state enable comes from registers through a LUT or two
-        (it was the iCE40 critical path: the byte through six LUTs, 23 ns).
+        The receiver acts on the byte a cycle after the UART delivers it, its
+        header decoded into registers, and on counters' "last" flags registered
+        from the counters (they change only on a byte, ``10 * divisor`` cycles
+        apart). Its states are one-hot flip-flops, each set from two or three
+        others and those registers (a binary-coded FSM's state enable was six
+        LUTs deep on the nearly full UP5K):
+
+        ``header`` (waiting for a request) → ``pixels`` (a pixel word's bytes)
+        → ``push`` (the word into the accelerator) → ``pixels`` … → ``go``
+        (after the last word: ``start``) → ``waiting`` (until the reply is
+        sent) → ``header``; with loaded weights also ``header`` → ``weights``
+        (:meth:`_load_weights`) → ``header``.
         """
         nbytes, npix = self.pixel_bytes, self.pixels
         word = Signal(8 * nbytes)
@@ -90,60 +97,44 @@ class UartAccelerator(wiring.Component):
         is_request, is_load = Signal(), Signal()
         m.d.sync += [got.eq(urx.bytes.valid), byte.eq(urx.bytes.payload), is_request.eq(urx.bytes.payload == REQUEST),
                      is_load.eq(urx.bytes.payload == LOAD), byte_last.eq(byte_i == nbytes - 1), pix_last.eq(pix_i == npix - 1)]
-        push, go = Signal(), Signal()          # registered: high exactly in PUSH / START
+        header, pixels, waiting = Signal(init=1), Signal(), Signal()
+        push, go = Signal(), Signal()          # the states PUSH and START, which drive the accelerator
         m.d.comb += [accel.pixels.valid.eq(push), accel.pixels.payload.eq(word), accel.start.eq(go)]
-        m.d.sync += [push.eq(0), go.eq(0)]
-        with m.FSM(name="rx_fsm"):
-            with m.State("HEADER"):
-                with m.If(got & is_request):
-                    m.d.sync += [byte_i.eq(0), pix_i.eq(0)]
-                    m.next = "PIXELS"
-                if self.plan.loaded:
-                    with m.Elif(got & is_load):
-                        m.next = "WEIGHTS"
-            if self.plan.loaded:
-                self._load_weights(m, got, byte)
-            with m.State("PIXELS"):
-                with m.If(got):
-                    m.d.sync += [word.eq(_shift_in(word, byte, nbytes)), byte_i.eq(byte_i + 1)]
-                    with m.If(byte_last):
-                        m.d.sync += [byte_i.eq(0), push.eq(1)]
-                        m.next = "PUSH"
-            with m.State("PUSH"):
-                m.d.sync += pix_i.eq(pix_i + 1)
-                with m.If(pix_last):
-                    m.d.sync += go.eq(1)
-                    m.next = "START"
-                with m.Else():
-                    m.next = "PIXELS"
-            with m.State("START"):
-                m.next = "WAIT"
-            with m.State("WAIT"):
-                with m.If(self._replied):
-                    m.next = "HEADER"
+        request = header & got & is_request
+        word_done = pixels & got & byte_last
+        load_now = header & got & is_load if self.plan.loaded else C(0)
+        weights_done = self._load_weights(m, got, byte, load_now) if self.plan.loaded else C(0)
+        m.d.sync += [header.eq(header & ~request & ~load_now | waiting & self._replied | weights_done),
+                     pixels.eq(request | pixels & ~(got & byte_last) | push & ~pix_last),
+                     push.eq(word_done), go.eq(push & pix_last), waiting.eq(go | waiting & ~self._replied)]
+        with m.If(request):
+            m.d.sync += [byte_i.eq(0), pix_i.eq(0)]
+        with m.If(pixels & got):
+            m.d.sync += [word.eq(_shift_in(word, byte, nbytes)), byte_i.eq(Mux(byte_last, 0, byte_i + 1))]
+        with m.If(push):
+            m.d.sync += pix_i.eq(pix_i + 1)
 
-    def _load_weights(self, m, got, byte):
-        """rx_fsm state ``WEIGHTS``: the bank's words, little-endian, pushed (registered) into
-        ``accel.weights`` as each completes; back to ``HEADER`` after the last. The accelerator
-        is idle here, so the push is always taken (a byte lasts ``10 * divisor`` cycles).
-        ``got``/``byte``: the received byte a cycle late (:meth:`_receive`)."""
+    def _load_weights(self, m, got, byte, enter):
+        """The receiver's ``weights`` state (entered on ``enter``): the bank's words,
+        little-endian, pushed (registered) into ``accel.weights`` as each completes; back to
+        ``header`` after the last, on the returned ``done``. The accelerator is idle here, so
+        the push is always taken (a byte lasts ``10 * divisor`` cycles). ``got``/``byte``: the
+        received byte a cycle late (:meth:`_receive`)."""
         accel = m.submodules.accel
         nbytes, depth = self.wire.weight_bytes, self.wire.weight_words
         word = Signal(8 * nbytes)
         byte_i, word_i = Signal(range(nbytes)), Signal(range(depth))
         byte_last, word_last = Signal(), Signal()
         m.d.sync += [byte_last.eq(byte_i == nbytes - 1), word_last.eq(word_i == depth - 1)]
-        push = Signal()
+        weights, push = Signal(), Signal()
+        done = weights & got & byte_last & word_last
         m.d.comb += [accel.weights.valid.eq(push), accel.weights.payload.eq(word)]
-        m.d.sync += push.eq(0)
-        with m.State("WEIGHTS"):
-            with m.If(got):
-                m.d.sync += [word.eq(_shift_in(word, byte, nbytes)), byte_i.eq(byte_i + 1)]
-                with m.If(byte_last):
-                    m.d.sync += [byte_i.eq(0), push.eq(1), word_i.eq(word_i + 1)]
-                    with m.If(word_last):
-                        m.d.sync += word_i.eq(0)
-                        m.next = "HEADER"
+        m.d.sync += [push.eq(weights & got & byte_last), weights.eq(enter | weights & ~done)]
+        with m.If(weights & got):
+            m.d.sync += [word.eq(_shift_in(word, byte, nbytes)), byte_i.eq(Mux(byte_last, 0, byte_i + 1))]
+            with m.If(byte_last):
+                m.d.sync += word_i.eq(Mux(word_last, 0, word_i + 1))
+        return done
 
     def _send(self, m, utx, accel):
         """Reply header, logits (tracking the argmax), class, cycles.
