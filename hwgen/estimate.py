@@ -182,11 +182,11 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
       pieces' registers and the address counters and their fan-out to the lanes;
     * FF: ECP5 :math:`[1, P, P b_v, P A]`, iCE40 :math:`[1, P b_v + Q, A, P_f b_x b_w]`
       (8 % and 12.5 % worst);
-    * 1/Fmax: ECP5 :math:`[1, C_{lutram}, A, P A]` (6.0 % worst, all coefficients
-      positive: more LUT-RAM cells to route, wider counters and addresses fanned out to
-      more lanes; with the LUT-RAM buffers' read address registered, sets on
-      :math:`C_{buf}` alone failed, 120 % on the demo-shape CNN), iCE40 :math:`[1]` (no
-      trend in :math:`P`; 8.6 % worst).
+    * 1/Fmax: :math:`[1]` on both families, a constant: nextpnr's Fmax has no trend that
+      survives leave-one-out over the sweep, it moves by ±10 % with the placement. On ECP5
+      the former :math:`[1, C_{lutram}, A, P A]` (more LUT-RAM cells to route, wider
+      addresses fanned out to more lanes) was 15.2 % worst at 4a49d77 and 29.1 % at c007086,
+      whose UART receiver moved every placement; the constant, 12.3 % and 15.4 %.
 
     :math:`C_{lutram}`: :func:`lutram_cells`; :math:`C_{buf}`: those of the
     spike buffers (``buffers="distributed"``); :math:`Q`: register bits of the
@@ -207,12 +207,11 @@ def logic_features(plan: Plan, family: Family) -> dict[str, list[float]]:
         buffer_cells = lutram_cells(plan, family, "buffers") if distributed else 0
         lut = [1.0, p * plan.acc_bits, buffer_cells, piece_regs, address, p * address]
         ff = [1.0, p, p * plan.mem_bits, p * address]
-        inv_fmax = [1.0, lutram_cells(plan, family), address, p * address]
     else:
         fabric_products = (0 if dsp_count(plan, family) else p) * plan.value_bits * plan.weight_bits
         lut = [1.0, p, p * plan.mem_bits, address, fabric_products]
-        ff, inv_fmax = [1.0, p * plan.mem_bits + piece_regs, address, fabric_products], [1.0]
-    return {"lut": lut, "ff": ff, "inv_fmax": inv_fmax}
+        ff = [1.0, p * plan.mem_bits + piece_regs, address, fabric_products]
+    return {"lut": lut, "ff": ff, "inv_fmax": [1.0]}
 
 
 @dataclass
