@@ -58,6 +58,8 @@ ADVICE = {
             "use a part with more block RAM (e.g. ulx3s-85f), narrower weights, or a smaller network",
     "spram": "use a smaller network",
     "dsp": "use fewer lanes (--lanes)",
+    "placement": "the part is nearly full: try other placement seeds (--seeds 3), fewer lanes (--lanes) "
+                 "or a bigger part",
 }
 
 
@@ -169,7 +171,8 @@ def _tail(path: Path, pattern: str = r"ERROR|error") -> str:
 def _place_and_route(command: str, work: Path, env: dict, log: Path, seeds: int) -> tuple[int, dict]:
     """Run nextpnr with ``--seed 1`` .. ``--seed seeds`` and keep the run of the highest
     Fmax (its placement, report and timing log under the usual names); one plain run
-    for ``seeds == 1``. Returns the exit code and ``{seed: Fmax}``.
+    for ``seeds == 1``. Returns the exit code (0 when any seed placed) and ``{seed: Fmax}``
+    of the seeds that placed.
 
     A different seed changes only nextpnr's random placement choices; a single run's
     Fmax carries several per cent of that luck (``benchmarks/results/fmax_log.md``)."""
@@ -179,8 +182,8 @@ def _place_and_route(command: str, work: Path, env: dict, log: Path, seeds: int)
     fmax, rc = {}, 0
     for seed in range(1, seeds + 1):
         rc = _run_stage(re.sub(outputs, rf"\1 \2_seed{seed}\3", command) + f" --seed {seed}", work, env, log)
-        if rc != 0:
-            break
+        if rc != 0:         # another seed may place a nearly full part
+            continue
         clocks = json.loads((work / f"report_seed{seed}.json").read_text()).get("fmax", {})
         fmax[seed] = round(min((c["achieved"] for c in clocks.values()), default=0.0), 2)
     if fmax:
@@ -265,8 +268,9 @@ def build(network: Network, board: Board, config: AccelConfig, out_dir: str | os
         report.bitstream, report.fits = str(bitstream), not report.overflow
     report.advice = sorted({ADVICE[line.split(":")[0]] for line in report.overflow if line.split(":")[0] in ADVICE})
     if report.timing_met is False:
+        seeds_hint = ", place it with more seeds (--seeds 3: the best is kept)" if seeds == 1 else ""
         report.advice.append(f"timing not met at {board.target_mhz:g} MHz: clock the design at <= "
-                             f"{report.fmax_mhz:.1f} MHz (latency above assumes Fmax) or use fewer lanes")
+                             f"{report.fmax_mhz:.1f} MHz (latency above assumes Fmax){seeds_hint} or use fewer lanes")
     report.seconds = round(time.monotonic() - start, 1)
     _write_json(out_dir / "build_report.json", report.to_json())
     return report
@@ -326,13 +330,16 @@ def outreg_script(plan) -> str:
 
 
 def _pnr_overflow(work: Path, board: Board) -> list[str]:
-    """nextpnr's 'no BELs remaining' / 'not enough' failures as overflow lines."""
+    """nextpnr's 'no BELs remaining' / 'not enough' failures as overflow lines, or a placement
+    that failed though every resource fits (a nearly full part)."""
     text = (work / "top.tim").read_text(errors="replace") if (work / "top.tim").exists() else ""
     names = NEXTPNR_NAMES[board.family]
     out = []
     for bel in sorted(set(re.findall(r"cell type '(\w+)'", text))):
         name = names.get(bel, bel)
         out.append(f"{name}: more {bel} cells than the device's {_capacity(board, name) or '?'}")
+    if not out and "Unable to find legal placement" in text:
+        out.append("placement: nextpnr found no legal placement (every resource fits, the logic is too dense)")
     return out
 
 

