@@ -11,7 +11,8 @@ from amaranth.lib.memory import Memory
 from hwgen.hwconfig import BufferRam
 
 
-def _bits(n: int) -> int:
+def index_bits(n: int) -> int:
+    """Bits of an index into ``n`` items (at least 1)."""
     return max(1, int(n - 1).bit_length())
 
 
@@ -28,7 +29,7 @@ def loader(m, accel, plan):
     hw = h * w
     lpos, lc, lb = Signal(range(hw), name="ld_pos"), Signal(range(c), name="ld_c"), Signal(range(P), name="ld_bank")
     start = plan.buffer_base[0]
-    width = _bits(sum(plan.buffer_depth))
+    width = index_bits(sum(plan.buffer_depth))
     addr, base = Signal(width, name="ld_addr", init=start), Signal(width, name="ld_base", init=start)
     beat = Signal(name="ld_beat")
     m.d.comb += [accel.pixels.ready.eq(~accel.busy), beat.eq(accel.pixels.valid & accel.pixels.ready)]
@@ -65,7 +66,7 @@ def logit_reader(m, accel, plan, lanes, start, active):
     ohow = oh * ow
     i_c, i_pos, i_b = Signal(range(oc), name="lo_c"), Signal(range(ohow), name="lo_pos"), Signal(range(P),
                                                                                                  name="lo_b")
-    ext, gbase = Signal(_bits(plan.mem_depth), name="lo_addr"), Signal(_bits(plan.mem_depth), name="lo_base")
+    ext, gbase = Signal(index_bits(plan.mem_depth), name="lo_addr"), Signal(index_bits(plan.mem_depth), name="lo_base")
     sample = 1 + lanes[0].ext_latency          # the phase mem_data holds the word at ext
     phase, first, last = Signal(range(sample + 2), name="lo_phase"), Signal(name="lo_first"), Signal(name="lo_last")
     data, valid = Signal(signed(plan.mem_bits), name="lo_data"), accel.logits.valid

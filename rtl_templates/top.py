@@ -31,7 +31,7 @@ from hwgen.hwplan import Kind, Plan
 from .blockmem import OUTREG_PREFIX, bank_block_registers
 from .lane import NeuronLane
 from .lutram import LutRamBank, lutram_ports
-from .ports import buffer_writes, logit_reader
+from .ports import buffer_writes, index_bits, logit_reader
 from .scanner import Scanner
 from .walker import Walker
 from .weightbank import WeightBank
@@ -47,10 +47,6 @@ SCAN_DRAIN = 2
 def drain_cycles(kind: Kind, max_burst: int) -> int:
     """Cycles a pass waits after its last token (until its last write-back)."""
     return SCAN_DRAIN if kind is Kind.SCAN else NeuronLane.latency_for(max_burst) + ISSUE_STAGES - 1
-
-
-def _bits(n: int) -> int:
-    return max(1, int(n - 1).bit_length())
 
 
 class Accelerator(wiring.Component):
@@ -99,9 +95,9 @@ class Accelerator(wiring.Component):
         P, passes, event = plan.lanes, plan.passes, plan.config.mode is Mode.EVENT
         vb, bdepth = plan.value_bits, sum(plan.buffer_depth)
         ecp5 = getattr(platform, "family", None) == "ecp5"
-        rbits = _bits(max(bdepth, plan.offsets_depth, plan.list_depth + 1 if event else 1))
-        widths = dict(rpos=rbits, wpair=_bits(plan.weights.shape[1]), naddr=_bits(plan.mem_depth),
-                      baddr=_bits(plan.biases.shape[1]), oaddr=_bits(bdepth))
+        rbits = index_bits(max(bdepth, plan.offsets_depth, plan.list_depth + 1 if event else 1))
+        widths = dict(rpos=rbits, wpair=index_bits(plan.weights.shape[1]), naddr=index_bits(plan.mem_depth),
+                      baddr=index_bits(plan.biases.shape[1]), oaddr=index_bits(bdepth))
         lanes = []
         for lane_index in range(P):
             lane = NeuronLane(value_bits=vb, weight_bits=plan.weight_bits, acc_bits=plan.acc_bits,
@@ -241,7 +237,7 @@ class Accelerator(wiring.Component):
         m.d.comb += out_done.eq(logit_reader(m, self, plan, lanes, out_start, out_active))
         # Issuer: one token a cycle.
         m.d.comb += walker.take.eq(load)
-        rem = Signal(_bits(max(max(q.channels for q in passes), plan.list_depth) + 1))
+        rem = Signal(index_bits(max(max(q.channels for q in passes), plan.list_depth) + 1))
         s_last, s_final = Signal(), Signal()
         pair_one, pair_rem, pair_rem1, ev_null = Signal(), Signal.like(rem), Signal(), Signal()
         if event:
@@ -281,7 +277,7 @@ class Accelerator(wiring.Component):
         for rd, _ in banks:
             m.d.comb += rd.addr.eq(Mux(pc["is_scan"], scan.rd_addr, rd_addr) if event else rd_addr)
         if event:
-            eidx, eidx_cur = Signal(_bits(plan.list_depth)), Signal(_bits(plan.list_depth))
+            eidx, eidx_cur = Signal(index_bits(plan.list_depth)), Signal(index_bits(plan.list_depth))
             m.d.comb += [eidx_cur.eq(Mux(load, off_start, eidx)), l_rd.addr.eq(eidx_cur)]
             with m.If(issuing):
                 m.d.sync += eidx.eq(eidx_cur + 1)
