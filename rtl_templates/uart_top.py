@@ -88,29 +88,28 @@ class UartAccelerator(wiring.Component):
         sent) → ``header``; with loaded weights also ``header`` → ``weights``
         (:meth:`_load_weights`) → ``header``.
         """
-        nbytes, npix = self.pixel_bytes, self.pixels
-        word = Signal(8 * nbytes)
-        byte_i, pix_i = Signal(range(nbytes)), Signal(range(npix))
-        byte_last, pix_last = Signal(), Signal()
+        npix = self.pixels
+        pix_i, pix_last = Signal(range(npix)), Signal()
         m.d.comb += urx.bytes.ready.eq(1)
         got, byte = Signal(), Signal(8)
         is_request, is_load = Signal(), Signal()
         m.d.sync += [got.eq(urx.bytes.valid), byte.eq(urx.bytes.payload), is_request.eq(urx.bytes.payload == REQUEST),
-                     is_load.eq(urx.bytes.payload == LOAD), byte_last.eq(byte_i == nbytes - 1), pix_last.eq(pix_i == npix - 1)]
+                     is_load.eq(urx.bytes.payload == LOAD), pix_last.eq(pix_i == npix - 1)]
         header, pixels, waiting = Signal(init=1), Signal(), Signal()
         push, go = Signal(), Signal()          # the states PUSH and START, which drive the accelerator
-        m.d.comb += [accel.pixels.valid.eq(push), accel.pixels.payload.eq(word), accel.start.eq(go)]
         request = header & got & is_request
-        word_done = pixels & got & byte_last
-        load_now = header & got & is_load if self.plan.loaded else C(0)
-        weights_done = self._load_weights(m, got, byte, load_now) if self.plan.loaded else C(0)
+        word, byte_last = _assemble(m, pixels & got, byte, self.pixel_bytes, clear=request)
+        m.d.comb += [accel.pixels.valid.eq(push), accel.pixels.payload.eq(word), accel.start.eq(go)]
+        load_now, weights_done = C(0), C(0)
+        if self.plan.loaded:
+            load_now = header & got & is_load
+            weights_done = self._load_weights(m, got, byte, load_now)
         m.d.sync += [header.eq(header & ~request & ~load_now | waiting & self._replied | weights_done),
                      pixels.eq(request | pixels & ~(got & byte_last) | push & ~pix_last),
-                     push.eq(word_done), go.eq(push & pix_last), waiting.eq(go | waiting & ~self._replied)]
+                     push.eq(pixels & got & byte_last), go.eq(push & pix_last),
+                     waiting.eq(go | waiting & ~self._replied)]
         with m.If(request):
-            m.d.sync += [byte_i.eq(0), pix_i.eq(0)]
-        with m.If(pixels & got):
-            m.d.sync += [word.eq(_shift_in(word, byte, nbytes)), byte_i.eq(Mux(byte_last, 0, byte_i + 1))]
+            m.d.sync += pix_i.eq(0)
         with m.If(push):
             m.d.sync += pix_i.eq(pix_i + 1)
 
@@ -121,19 +120,16 @@ class UartAccelerator(wiring.Component):
         the push is always taken (a byte lasts ``10 * divisor`` cycles). ``got``/``byte``: the
         received byte a cycle late (:meth:`_receive`)."""
         accel = m.submodules.accel
-        nbytes, depth = self.wire.weight_bytes, self.wire.weight_words
-        word = Signal(8 * nbytes)
-        byte_i, word_i = Signal(range(nbytes)), Signal(range(depth))
-        byte_last, word_last = Signal(), Signal()
-        m.d.sync += [byte_last.eq(byte_i == nbytes - 1), word_last.eq(word_i == depth - 1)]
+        depth = self.wire.weight_words
+        word_i, word_last = Signal(range(depth)), Signal()
         weights, push = Signal(), Signal()
+        word, byte_last = _assemble(m, weights & got, byte, self.wire.weight_bytes)
         done = weights & got & byte_last & word_last
         m.d.comb += [accel.weights.valid.eq(push), accel.weights.payload.eq(word)]
-        m.d.sync += [push.eq(weights & got & byte_last), weights.eq(enter | weights & ~done)]
-        with m.If(weights & got):
-            m.d.sync += [word.eq(_shift_in(word, byte, nbytes)), byte_i.eq(Mux(byte_last, 0, byte_i + 1))]
-            with m.If(byte_last):
-                m.d.sync += word_i.eq(Mux(word_last, 0, word_i + 1))
+        m.d.sync += [word_last.eq(word_i == depth - 1), push.eq(weights & got & byte_last),
+                     weights.eq(enter | weights & ~done)]
+        with m.If(weights & got & byte_last):
+            m.d.sync += word_i.eq(Mux(word_last, 0, word_i + 1))
         return done
 
     def _send(self, m, utx, accel):
@@ -224,6 +220,19 @@ class UartAccelerator(wiring.Component):
         with m.If(stage[1] & ((seen_i == 0) | greater)):
             m.d.sync += [best.eq(seen), best_i.eq(seen_i)]
         return stage.any()
+
+
+def _assemble(m, enable, byte, nbytes: int, clear=C(0)):
+    """A little-endian word of ``nbytes`` bytes, ``byte`` shifted in on each ``enable``
+    (:func:`_shift_in`); the byte count wraps at the word and restarts on ``clear``.
+    Returns the word and ``last``, a register: the next byte completes the word."""
+    word, byte_i, last = Signal(8 * nbytes, name="word"), Signal(range(nbytes), name="byte_i"), Signal(name="byte_last")
+    m.d.sync += last.eq(byte_i == nbytes - 1)
+    with m.If(clear):
+        m.d.sync += byte_i.eq(0)
+    with m.If(enable):
+        m.d.sync += [word.eq(_shift_in(word, byte, nbytes)), byte_i.eq(Mux(last, 0, byte_i + 1))]
+    return word, last
 
 
 def _shift_in(word, byte, nbytes: int):
